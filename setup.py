@@ -19,6 +19,7 @@ setuptools.setup(
     long_description=open(os.path.join(HERE, 'README.md')).read(),
     long_description_content_type='text/markdown',
     packages=setuptools.find_packages(include=['spartan_jax', 'spartan_jax.*']),
+    package_data={'spartan_jax': ['data/demo/README.md', 'data/demo/SST-2/*.tsv']},
     python_requires='>=3.11',
     install_requires=read_requirements(),
     extras_require={

@@ -58,11 +58,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       batch_size=16,
       eval_batch_size=64,
       num_epochs=3,
-      num_steps=200 if few_shot else 0,  # > 0 overrides num_epochs.
+      num_steps=60 if few_shot else 0,  # > 0 overrides num_epochs; few-shot: ~30 epochs of 2k examples.
       warmup_ratio=0.0,
       weight_decay=0.0,
       grad_clip_norm=1.0,
-      eval_every=20 if few_shot else 1000,  # Steps; also evaluates at the end.
+      eval_every=10 if few_shot else 1000,  # Steps; also evaluates at the end.
       log_every=10 if few_shot else 50,
       keep_checkpoints=1,  # Latest N, plus the best on dev.
   )

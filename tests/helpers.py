@@ -50,3 +50,27 @@ def random_batch(seed, batch, length, config=TINY_BERT, min_len=2):
 def tiny_model(method='spartan', config=TINY_BERT, num_labels=3, seed=0, **specs):
   model = model_lib.build_model(config, method, num_labels, **specs)
   return model, model_lib.init_params(model, jax.random.key(seed))
+
+
+SHARED_DATA = os.environ.get('SPARTAN_SHARED_DATA',
+                             os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data'))
+GLUE_DIR = os.path.join(SHARED_DATA, 'glue')
+_TOKENIZER_FILES = ('vocab.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json')
+
+
+def tiny_checkpoint_with_minilm_tokenizer(directory):
+  """The golden tiny BERT, its vocabulary widened to MiniLM's tokenizer (random new rows)."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  from spartan_jax.models import pretrained  # pylint: disable=import-outside-toplevel
+  hf_config, _, state = load_golden('bert')
+  minilm = pretrained.resolve_checkpoint('minilm')
+  with open(os.path.join(minilm, 'config.json')) as f:
+    vocab = json.load(f)['vocab_size']
+  state = dict(state)
+  state['bert.embeddings.word_embeddings.weight'] = np.random.default_rng(0).normal(
+      0, 0.02, (vocab, hf_config['hidden_size'])).astype(np.float32)
+  state = {k: v for k, v in state.items() if not k.startswith('classifier.')}
+  write_checkpoint(directory, {**hf_config, 'vocab_size': vocab}, state)
+  for name in _TOKENIZER_FILES:
+    shutil.copy(os.path.join(minilm, name), directory)
+  return directory

@@ -1,0 +1,393 @@
+r"""Tables and plots of a sweep's results: every results.json under a folder, averaged over seeds.
+
+  python -m experiments.report --runs=experiments/runs/fewshot_minilm --out=experiments/results/fewshot_minilm
+
+Writes <out>.md, <out>.csv and PNGs next to them (<out>_vs_params.png; <out>_vs_k.png when several k exist).
+A row is a (task, protocol, method, setting) group: `setting` names the config fields that differ between
+runs of one (task, protocol, method) other than the seed (a learning-rate grid, another model). Scores are
+the test score (the task's metrics averaged over its eval splits) in percent, mean ± sample std (ddof=1)
+over the group's runs. The GLUE average of a method is the mean over GLUE tasks of its per-task means.
+"""
+
+import collections
+from collections.abc import Iterable, Mapping, Sequence
+import csv
+import io
+import json
+import math
+import os
+import shlex
+import sys
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from spartan_jax.data import tasks as tasks_lib
+
+_RUNS = flags.DEFINE_string('runs', None, 'A folder; every results.json below it is read.')
+_OUT = flags.DEFINE_string('out', None, 'Output path without extension: <out>.md, <out>.csv, <out>_*.png.')
+
+GLUE_AVG = 'GLUE avg'
+METHOD_ORDER = ('spartan', 'head_only', 'bitfit', 'houlsby', 'pfeiffer', 'lora', 'full')
+# Methods that add no modules: their parameter count is the backbone's (plus the task head).
+NO_MODULES = ('head_only', 'bitfit', 'full')
+# Config fields that never make a setting: the seed and what the row key already says.
+_KEY_FIELDS = frozenset({'seed', 'task', 'method.name', 'data.protocol', 'data.k', 'data.n', 'data.split_seed'})
+
+
+# Reading.
+
+
+def load_records(runs_dir: str) -> tuple[list[dict], list[str]]:
+  """(results.json dicts, each with its 'workdir' added; workdirs holding a config.json but no results.json)."""
+  records, unfinished = [], []
+  for dirpath, dirnames, filenames in os.walk(runs_dir):
+    dirnames.sort()
+    if 'results.json' in filenames:
+      with open(os.path.join(dirpath, 'results.json')) as f:
+        records.append(dict(json.load(f), workdir=dirpath))
+      dirnames.clear()  # A run's checkpoints hold no results.
+    elif 'config.json' in filenames:
+      unfinished.append(dirpath)
+      dirnames.clear()
+  return records, unfinished
+
+
+# Aggregation: pure functions of the records.
+
+
+def _flatten(tree: Mapping, prefix: str = '') -> dict:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, Mapping):
+      flat.update(_flatten(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = json.dumps(value, sort_keys=True)
+  return flat
+
+
+def protocol(record: Mapping) -> str:
+  """'k=16' (LM-BFF k-shot), 'n=1000' (first n) or 'full'."""
+  data = record['config']['data']
+  return {'lmbff': f"k={data['k']}", 'first_n': f"n={data['n']}"}.get(record['protocol'], record['protocol'])
+
+
+def _base_key(record):
+  return record['task'], protocol(record), record['method']
+
+
+def setting_fields(records: Sequence[Mapping]) -> list[str]:
+  """Config fields that differ between runs of one (task, protocol, method), the seed aside."""
+  groups = collections.defaultdict(list)
+  for r in records:
+    groups[_base_key(r)].append(_flatten(r['config']))
+  fields = set()
+  for flats in groups.values():
+    for key in set().union(*flats) - _KEY_FIELDS:
+      if len({flat.get(key) for flat in flats}) > 1:
+        fields.add(key)
+  return sorted(fields)
+
+
+def setting(record: Mapping, fields: Sequence[str]) -> str:
+  """'learning_rate=0.001, checkpoint="minilm"'-style label of the record's values of `fields`."""
+  flat = _flatten(record['config'])
+  return ', '.join(f"{f.rsplit('.', 1)[-1]}={flat.get(f, '-')}" for f in fields)
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float | None]:
+  """Mean and sample standard deviation (ddof=1); std is None for fewer than two values."""
+  values = np.asarray(list(values), dtype=float)
+  return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else None
+
+
+def metric_values(record: Mapping) -> dict[str, float]:
+  """{metric: value in %}, named 'split/metric' when the task has several eval splits."""
+  test = record['test']
+  return {(m if len(test) == 1 else f'{split}/{m}'): 100 * v for split, ms in test.items() for m, v in ms.items()}
+
+
+def backbone_params(records: Sequence[Mapping]) -> dict[str, int]:
+  """{model checkpoint: the smallest total parameter count among its head_only/bitfit/full runs}."""
+  sizes = collections.defaultdict(list)
+  for r in records:
+    if r['method'] in NO_MODULES:
+      sizes[r['config']['model']['checkpoint']].append(r['params']['trainable'] + r['params']['frozen'])
+  return {model: min(s) for model, s in sizes.items()}
+
+
+def protocol_key(proto: str):
+  """Sorts k-shot by k, then first-n by n, then full."""
+  kind, _, size = proto.partition('=')
+  return ({'k': 0, 'n': 1}.get(kind, 2), int(size) if size.isdigit() else 0, proto)
+
+
+def _sort_key(row):
+  task_order = list(tasks_lib.GLUE_TASKS) + sorted(tasks_lib.TASKS)
+  method = row['method']
+  return (protocol_key(row['protocol']),
+          task_order.index(row['task']) if row['task'] in task_order else len(task_order) + (row['task'] == GLUE_AVG),
+          METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method, row['setting'])
+
+
+def summarize(records: Sequence[Mapping]) -> list[dict]:
+  """One row per (task, protocol, method, setting): scores in %, mean ± sample std over the runs."""
+  fields = setting_fields(records)
+  backbones = backbone_params(records)
+  groups = collections.defaultdict(list)
+  for r in records:
+    groups[_base_key(r) + (setting(r, fields),)].append(r)
+  rows = []
+  for (task, proto, method, label), runs in groups.items():
+    runs = sorted(runs, key=lambda r: r['seed'])
+    per_metric = collections.defaultdict(list)
+    for r in runs:
+      for name, value in metric_values(r).items():
+        per_metric[name].append(value)
+    trainable = float(np.mean([r['params']['trainable'] for r in runs]))
+    backbone = backbones.get(runs[0]['config']['model']['checkpoint'])
+    rows.append({
+        'task': task, 'protocol': proto, 'k': runs[0]['config']['data'].get('k'), 'method': method,
+        'setting': label, 'n': len(runs), 'seeds': [r['seed'] for r in runs],
+        'score': mean_std(100 * r['test_score'] for r in runs),
+        'metrics': {name: mean_std(v) for name, v in per_metric.items()},
+        'train_seconds': float(np.mean([r['seconds']['train'] for r in runs])),
+        'trainable': trainable,
+        'total_params': float(np.mean([r['params']['trainable'] + r['params']['frozen'] for r in runs])),
+        'pct_backbone': 100 * trainable / backbone if backbone else None,
+        'delta_bytes': float(np.mean([r['delta_bytes'] for r in runs])),
+    })
+  return sorted(rows, key=_sort_key)
+
+
+def glue_average(rows: Sequence[Mapping]) -> list[dict]:
+  """Per (protocol, method, setting): the mean over GLUE tasks of the per-task mean scores.
+
+  Only for protocols with at least two GLUE tasks. 'tasks' lists the tasks averaged; a method that lacks
+  some of the protocol's GLUE tasks gets `complete=False`. Std is None: seeds are not paired across tasks.
+  """
+  glue = [r for r in rows if r['task'] in tasks_lib.GLUE_TASKS]
+  tasks_per_protocol = collections.defaultdict(set)
+  for r in glue:
+    tasks_per_protocol[r['protocol']].add(r['task'])
+  groups = collections.defaultdict(list)
+  for r in glue:
+    if len(tasks_per_protocol[r['protocol']]) >= 2:
+      groups[(r['protocol'], r['method'], r['setting'])].append(r)
+  averages = []
+  for (proto, method, label), task_rows in groups.items():
+    mean = lambda key: float(np.mean([r[key] for r in task_rows]))
+    pcts = [r['pct_backbone'] for r in task_rows]
+    averages.append({
+        'task': GLUE_AVG, 'protocol': proto, 'k': task_rows[0]['k'], 'method': method, 'setting': label,
+        'n': len(task_rows), 'tasks': [r['task'] for r in task_rows],
+        'complete': {r['task'] for r in task_rows} == tasks_per_protocol[proto],
+        'seeds': [], 'score': (float(np.mean([r['score'][0] for r in task_rows])), None),
+        'metrics': {}, 'train_seconds': mean('train_seconds'), 'trainable': mean('trainable'),
+        'total_params': mean('total_params'), 'pct_backbone': None if None in pcts else float(np.mean(pcts)),
+        'delta_bytes': mean('delta_bytes'),
+    })
+  return sorted(averages, key=_sort_key)
+
+
+def budget(records: Sequence[Mapping]) -> dict[str, dict[str, list]]:
+  """{protocol: {what: sorted distinct values}}: the training budget read from the runs' configs."""
+  values = collections.defaultdict(lambda: collections.defaultdict(set))
+  for r in records:
+    t, proto = r['config']['train'], protocol(r)
+    for what, value in (('model', r['config']['model']['checkpoint']), ('steps', r['total_steps']),
+                        ('batch size', t['batch_size']), ('learning rate', t['learning_rate']),
+                        ('warmup ratio', t['warmup_ratio']), ('weight decay', t['weight_decay']),
+                        ('eval every', t['eval_every']), ('max length', r['config']['data']['max_length'])):
+      values[proto][what].add(value)
+  return {p: {w: sorted(v, key=str) for w, v in d.items()} for p, d in values.items()}
+
+
+# Rendering.
+
+
+def _pm(mean_and_std, digits: int = 1) -> str:
+  mean, std = mean_and_std
+  return f'{mean:.{digits}f}' + (f' ± {std:.{digits}f}' if std is not None else '')
+
+
+def _num(x, digits=0) -> str:
+  return '' if x is None else f'{x:,.{digits}f}'
+
+
+def _task_label(row):
+  return row['task'] if row['task'] != GLUE_AVG or row['complete'] else f"{GLUE_AVG} ({', '.join(row['tasks'])})"
+
+
+def to_markdown(rows: Sequence[Mapping], averages: Sequence[Mapping], records: Sequence[Mapping], command: str,
+                unfinished: Sequence[str] = (), plots: Sequence[str] = (), title: str = 'Results') -> str:
+  """The report: the command, the budget, a task × method table per protocol, then every row in full."""
+  runs = f'{len(records)} runs (results.json)'
+  if unfinished:
+    runs += f'; {len(unfinished)} unfinished workdirs left out'
+  lines = [f'# {title}', '', 'Made by:', '', f'    {command}', '',
+           f"{runs}. Test = the task's eval split(s) (the GLUE dev sets), scored with the checkpoint that did "
+           'best on the dev split.', '', "**Budget** (from the runs' configs):", '']
+  for proto, what in sorted(budget(records).items(), key=lambda item: protocol_key(item[0])):
+    lines.append(f'- {proto}: ' + '; '.join(f"{w} {', '.join(map(str, v))}" for w, v in what.items()))
+  has_settings = any(r['setting'] for r in rows)
+  for proto in sorted({r['protocol'] for r in rows}, key=protocol_key):
+    proto_rows = [r for r in rows if r['protocol'] == proto] + [a for a in averages if a['protocol'] == proto]
+    tasks = list(dict.fromkeys(r['task'] for r in proto_rows))
+    variants = list(dict.fromkeys((r['method'], r['setting']) for r in sorted(proto_rows, key=_sort_key)))
+    cell = {(r['method'], r['setting'], r['task']): r for r in proto_rows}
+    lines += ['', f'## {proto}: test score (%), mean ± sample std (ddof=1) over seeds', '',
+              '| method |' + (' setting |' if has_settings else '') + ''.join(f' {t} |' for t in tasks),
+              '|---|' + ('---|' if has_settings else '') + '---:|' * len(tasks)]
+    for method, label in variants:
+      cells = []
+      for t in tasks:
+        r = cell.get((method, label, t))
+        cells.append('' if r is None else _pm(r['score']) + ('' if t == GLUE_AVG else f" (n={r['n']})")
+                     + ('' if t != GLUE_AVG or r['complete'] else f" ({', '.join(r['tasks'])} only)"))
+      lines.append(f'| {method} |' + (f' {label} |' if has_settings else '') + ''.join(f' {c} |' for c in cells))
+  lines += ['', '## All rows', '',
+            'Scores and metrics in %, mean ± sample std (ddof=1) over seeds; GLUE avg = mean over tasks of the '
+            'per-task means (no std). Train s = mean training wall time per run (evaluation excluded). '
+            '% of backbone = trainable / total params of a run that adds no modules (head_only, bitfit or full) '
+            'on the same checkpoint; blank when the sweep has none.', '',
+            '| task | protocol | method | setting | n | score | metrics | train s | trainable params '
+            '| % of backbone | delta bytes |',
+            '|---|---|---|---|---:|---:|---|---:|---:|---:|---:|']
+  for r in list(rows) + list(averages):
+    metrics = '; '.join(f'{m} {_pm(v)}' for m, v in r['metrics'].items())
+    lines.append(f"| {_task_label(r)} | {r['protocol']} | {r['method']} | {r['setting']} | {r['n']} "
+                 f"| {_pm(r['score'])} | {metrics} | {_num(r['train_seconds'], 1)} | {_num(r['trainable'])} "
+                 f"| {_num(r['pct_backbone'], 3)} | {_num(r['delta_bytes'])} |")
+  if plots:
+    lines += [''] + [f'![{os.path.basename(p)}]({os.path.basename(p)})' for p in plots]
+  return '\n'.join(lines) + '\n'
+
+
+def to_csv(rows: Sequence[Mapping], averages: Sequence[Mapping] = ()) -> str:
+  """Every row, one metric per pair of columns (<metric>_mean, <metric>_std; std is sample std, ddof=1)."""
+  all_rows = list(rows) + list(averages)
+  metric_names = list(dict.fromkeys(m for r in all_rows for m in r['metrics']))
+  header = (['task', 'protocol', 'method', 'setting', 'n', 'seeds', 'score_mean', 'score_std']
+            + [f'{m}_{s}' for m in metric_names for s in ('mean', 'std')]
+            + ['train_seconds_mean', 'trainable_params', 'total_params', 'pct_backbone', 'delta_bytes'])
+  fmt = lambda x: '' if x is None else round(x, 4) if isinstance(x, float) else x
+  out = io.StringIO()
+  writer = csv.writer(out, lineterminator='\n')
+  writer.writerow(header)
+  for r in all_rows:
+    metrics = [fmt(v) for m in metric_names for v in r['metrics'].get(m, (None, None))]
+    writer.writerow([_task_label(r), r['protocol'], r['method'], r['setting'], r['n'],
+                     ' '.join(map(str, r['seeds'] or r.get('tasks', []))), fmt(r['score'][0]), fmt(r['score'][1]),
+                     *metrics, fmt(r['train_seconds']), fmt(r['trainable']), fmt(r['total_params']),
+                     fmt(r['pct_backbone']), fmt(r['delta_bytes'])])
+  return out.getvalue()
+
+
+def _variant(row):
+  return row['method'] + (f" ({row['setting']})" if row['setting'] else '')
+
+
+def _subplots(count):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  cols = min(count, 3)
+  fig, axes = plt.subplots(math.ceil(count / cols), cols, figsize=(4.5 * cols, 3.6 * math.ceil(count / cols)),
+                           squeeze=False)
+  for ax in axes.flat[count:]:
+    ax.set_visible(False)
+  return plt, fig, list(axes.flat)
+
+
+def _colors(rows):
+  variants = dict.fromkeys(_variant(r) for r in sorted(rows, key=_sort_key))
+  return {v: f'C{i % 10}' for i, v in enumerate(variants)}
+
+
+def _save(plt, fig, axes, path):
+  """One legend (every variant, in the first panel), then the PNG."""
+  handles = {}
+  for ax in axes:
+    for handle, label in zip(*ax.get_legend_handles_labels()):
+      handles.setdefault(label, handle)
+  axes[0].legend(handles.values(), handles.keys(), fontsize='small')
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path
+
+
+def plot_vs_k(rows: Sequence[Mapping], path: str) -> str | None:
+  """Score vs k, one panel per task, a line per method; None (no file) unless there are several k."""
+  kshot = [r for r in rows if r['protocol'].startswith('k=')]
+  if len({r['k'] for r in kshot}) < 2:
+    return None
+  tasks = list(dict.fromkeys(r['task'] for r in sorted(kshot, key=_sort_key)))
+  ks = sorted({r['k'] for r in kshot})
+  plt, fig, axes = _subplots(len(tasks))
+  colors = _colors(kshot)
+  for ax, task in zip(axes, tasks):
+    lines = collections.defaultdict(list)
+    for r in kshot:
+      if r['task'] == task:
+        lines[_variant(r)].append(r)
+    for label, line in lines.items():
+      line.sort(key=lambda r: r['k'])
+      ax.errorbar([r['k'] for r in line], [r['score'][0] for r in line], yerr=[r['score'][1] or 0 for r in line],
+                  marker='o', capsize=3, color=colors[label], label=label)
+    ax.set(title=task, xscale='log', xlabel='k (examples per class)', ylabel='test score (%)')
+    ax.minorticks_off()
+    ax.set_xticks(ks, labels=[str(k) for k in ks])
+    ax.grid(alpha=.3)
+  return _save(plt, fig, axes, path)
+
+
+def plot_vs_params(rows: Sequence[Mapping], path: str) -> str | None:
+  """Score vs trainable parameters (log x), one panel per (protocol, task); None when there are no rows."""
+  panels = list(dict.fromkeys((r['protocol'], r['task']) for r in sorted(rows, key=_sort_key)))
+  if not panels:
+    return None
+  plt, fig, axes = _subplots(len(panels))
+  colors = _colors(rows)
+  for ax, (proto, task) in zip(axes, panels):
+    for r in rows:
+      if (r['protocol'], r['task']) == (proto, task):
+        ax.errorbar([r['trainable']], [r['score'][0]], yerr=[r['score'][1] or 0], marker='o', capsize=3,
+                    color=colors[_variant(r)], label=_variant(r))
+    ax.set(title=f'{task}, {proto}', xscale='log', xlabel='trainable parameters', ylabel='test score (%)')
+    ax.grid(alpha=.3)
+  return _save(plt, fig, axes, path)
+
+
+def write_report(records, unfinished, out: str, command: str) -> list[str]:
+  """Writes <out>.md, <out>.csv and the plots; returns the paths written."""
+  if not records:
+    raise ValueError('No results.json found.')
+  os.makedirs(os.path.dirname(out) or '.', exist_ok=True)
+  rows = summarize(records)
+  averages = glue_average(rows)
+  plots = [p for p in (plot_vs_k(rows, f'{out}_vs_k.png'),
+                       plot_vs_params(rows + averages, f'{out}_vs_params.png')) if p]
+  with open(f'{out}.md', 'w') as f:
+    f.write(to_markdown(rows, averages, records, command, unfinished, plots, os.path.basename(out)))
+  with open(f'{out}.csv', 'w') as f:
+    f.write(to_csv(rows, averages))
+  return [f'{out}.md', f'{out}.csv', *plots]
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  records, unfinished = load_records(_RUNS.value)
+  if not records:
+    raise app.UsageError(f'No results.json under {_RUNS.value}.')
+  command = shlex.join(['python', '-m', 'experiments.report', *sys.argv[1:]])
+  for path in write_report(records, unfinished, _OUT.value, command):
+    print(path)
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['runs', 'out'])
+  app.run(main)

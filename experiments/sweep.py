@@ -1,0 +1,288 @@
+r"""Expands a sweep into `spartan_jax.main` jobs and lists, runs or counts them.
+
+  python -m experiments.sweep --sweep=experiments/sweeps/fewshot_minilm.py --root=experiments/runs list
+  python -m experiments.sweep --sweep=experiments/sweeps/fewshot_minilm.py --root=experiments/runs run --workers=2
+  python -m experiments.sweep --sweep=experiments/sweeps/fewshot_minilm.py --root=experiments/runs status
+  python -m experiments.sweep --sweep=fewshot_minilm --root=experiments/runs run --filter='^rte-'
+
+Run from the repository root: the config and data paths in a sweep are relative to it.
+
+A sweep is a module in experiments/sweeps/ defining `SWEEP`, a dict:
+  name       the sweep's folder under --root.
+  overrides  `--config.x.y=v` strings given to every job (data paths, budgets).
+  grid       {key: values}, or a list of such dicts (their jobs are concatenated). Plain keys are
+             `configs/glue.py:ARG` arguments (task, method, k, n, seed, model, runlocal); k=0 means full
+             data. Dotted keys (`train.learning_rate`) are config fields, passed as `--config.KEY=V`.
+             A scalar is a one-value list. The product is taken in key order; `task` is required.
+  config     optional, the config file (default configs/glue.py).
+Each job runs in `<root>/<name>/<job name>`, the job name made from its values
+(`rte-houlsby-k16-seed13-minilm-lr0.0003`). `run` skips jobs whose workdir has results.json and
+reruns the others: `spartan_jax.main` resumes an interrupted workdir from its last checkpoint.
+"""
+
+import ast
+import collections
+from collections.abc import Callable, Iterable, Sequence
+import concurrent.futures
+import dataclasses
+import importlib.util
+import itertools
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+_SWEEP = flags.DEFINE_string('sweep', None, 'A sweep file (experiments/sweeps/x.py) or its name (x).')
+_ROOT = flags.DEFINE_string('root', 'experiments/runs', 'Workdirs go to <root>/<sweep name>/<job name>.')
+_WORKERS = flags.DEFINE_integer('workers', 1, 'run: jobs run at once, each a `spartan_jax.main` process.')
+_FILTER = flags.DEFINE_string('filter', None, 'Only jobs whose name matches this regex (re.search).')
+_PENDING = flags.DEFINE_bool('pending', False, 'list: only jobs without results.json.')
+
+COMMANDS = ('list', 'run', 'status')
+DEFAULT_CONFIG = 'configs/glue.py'
+RESULTS = 'results.json'
+LOG = 'log.txt'
+# Short names of config fields in job names; other fields use their last component.
+_ALIASES = {'learning_rate': 'lr', 'batch_size': 'bs', 'num_steps': 'steps', 'weight_decay': 'wd',
+            'warmup_ratio': 'warmup'}
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+  """One run: `python -m spartan_jax.main --config=CONFIG:ARG --workdir=WORKDIR OVERRIDES`."""
+  name: str
+  arg: str
+  overrides: tuple[str, ...]
+  workdir: str
+  config: str = DEFAULT_CONFIG
+
+  def argv(self, python: str = 'python') -> list[str]:
+    return [python, '-m', 'spartan_jax.main', f'--config={self.config}:{self.arg}', f'--workdir={self.workdir}',
+            *self.overrides]
+
+  def command(self) -> str:
+    return shlex.join(self.argv())
+
+
+def _grids(sweep: dict) -> list[dict]:
+  grid = sweep['grid']
+  grids = [grid] if isinstance(grid, dict) else list(grid)
+  if not grids:
+    raise ValueError(f"Sweep {sweep.get('name')!r} has an empty grid.")
+  return grids
+
+
+def _values(value) -> list:
+  return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _safe(text: str) -> str:
+  """Filesystem-safe: letters, digits and . _ + - only; never empty or starting with a dot."""
+  return re.sub(r'[^A-Za-z0-9._+-]+', '_', text).lstrip('.') or '_'
+
+
+def _name_part(key: str, value) -> str | None:
+  """How one value shows in a job name (None: left out)."""
+  if key == 'task' or key == 'method':
+    return _safe(str(value))
+  if key == 'k':
+    return f'k{value}' if value else 'full'
+  if key == 'model':
+    return _safe(str(value).rstrip('/').rsplit('/', 1)[-1])
+  if isinstance(value, bool):
+    return _safe(key) if value else None
+  return _safe(_ALIASES.get(key.rsplit('.', 1)[-1], key.rsplit('.', 1)[-1]) + str(value))
+
+
+def expand(sweep: dict, root: str = 'experiments/runs') -> list[Job]:
+  """The jobs of `sweep` (see the module docstring), in grid order; pure.
+
+  Raises:
+    ValueError: on a missing name or task, or two jobs with the same workdir.
+  """
+  name = sweep.get('name')
+  if not name or _safe(name) != name:
+    raise ValueError(f'A sweep needs a filesystem-safe name; got {name!r}.')
+  common = tuple(sweep.get('overrides', ()))
+  for override in common:
+    if not override.startswith('--config.') or '=' not in override:
+      raise ValueError(f'Overrides look like --config.x.y=v; got {override!r}.')
+  config = sweep.get('config', DEFAULT_CONFIG)
+  jobs = []
+  for grid in _grids(sweep):
+    if 'task' not in grid:
+      raise ValueError(f'Every grid needs a task; got keys {sorted(grid)}.')
+    keys = ['task'] + [k for k in grid if k != 'task']
+    for combo in itertools.product(*(_values(grid[k]) for k in keys)):
+      values = dict(zip(keys, combo))
+      arg = ','.join([str(values['task'])] + [f'{k}={v}' for k, v in values.items()
+                                               if k != 'task' and '.' not in k])
+      fields = tuple(f'--config.{k}={v}' for k, v in values.items() if '.' in k)
+      job_name = '-'.join(p for p in (_name_part(k, v) for k, v in values.items()) if p)
+      jobs.append(Job(job_name, arg, common + fields, os.path.join(root, name, job_name), config))
+  seen = collections.Counter(job.workdir for job in jobs)
+  clashes = sorted(w for w, n in seen.items() if n > 1)
+  if clashes:
+    raise ValueError(f'Jobs share workdirs: {clashes[:5]}.')
+  return jobs
+
+
+def select(jobs: Sequence[Job], pattern: str | None) -> list[Job]:
+  """The jobs whose name matches `pattern` (re.search); all of them when it is None."""
+  return [j for j in jobs if pattern is None or re.search(pattern, j.name)]
+
+
+def load_sweep(path_or_name: str) -> dict:
+  """`SWEEP` from a sweep file, or from experiments/sweeps/<name>.py."""
+  path = path_or_name
+  if not os.path.exists(path) and os.sep not in path and not path.endswith('.py'):
+    path = os.path.join(os.path.dirname(__file__), 'sweeps', f'{path}.py')
+  spec = importlib.util.spec_from_file_location(f'_sweep_{_safe(os.path.basename(path))}', path)
+  if spec is None or not os.path.exists(path):
+    raise FileNotFoundError(f'No sweep file {path_or_name!r}.')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.SWEEP
+
+
+def state(job: Job) -> str:
+  """'done' (results.json), 'partial' (a workdir without it: interrupted or failed) or 'pending'."""
+  if os.path.exists(os.path.join(job.workdir, RESULTS)):
+    return 'done'
+  return 'partial' if os.path.isdir(job.workdir) else 'pending'
+
+
+def build_config(job: Job, get_config: Callable):
+  """The job's config: `get_config(arg)` with its overrides applied, as `--config.x=v` would."""
+  config = get_config(job.arg)
+  for override in job.overrides:
+    path, value = override[len('--config.'):].split('=', 1)
+    *parents, field = path.split('.')
+    node = config
+    for parent in parents:
+      node = node[parent]
+    if field not in node:
+      raise KeyError(f'{job.name}: {override}: the config has no field {path!r}.')
+    node[field] = _typed(value, node[field])
+  return config
+
+
+def _typed(value: str, current):
+  if isinstance(current, bool):
+    return value.lower() in ('true', '1')
+  if isinstance(current, (int, float, str)):
+    return type(current)(value)
+  return ast.literal_eval(value)
+
+
+def load_get_config(path: str) -> Callable:
+  """`get_config` of a config file (configs are files, not a package)."""
+  spec = importlib.util.spec_from_file_location(f'_config_{_safe(os.path.basename(path))}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config
+
+
+def subprocess_runner(job: Job, env: dict | None = None) -> int:
+  """Runs the job in a `spartan_jax.main` process, appending its stdout and stderr to <workdir>/log.txt."""
+  os.makedirs(job.workdir, exist_ok=True)
+  with open(os.path.join(job.workdir, LOG), 'a') as log:
+    log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {job.command()}\n")
+    log.flush()
+    return subprocess.run(job.argv(sys.executable), stdout=log, stderr=subprocess.STDOUT, env=env,
+                          check=False).returncode
+
+
+def run_jobs(jobs: Sequence[Job], runner: Callable[[Job], int] = subprocess_runner, workers: int = 1,
+             log: Callable[[str], None] = print) -> list[tuple[Job, str]]:
+  """Runs the jobs that are not done, `workers` at a time; returns the failed ones with why.
+
+  A job fails when the runner raises, returns non-zero, or returns 0 without writing results.json.
+  Later jobs run regardless.
+  """
+  todo = [job for job in jobs if state(job) != 'done']
+  log(f'{len(jobs) - len(todo)} of {len(jobs)} jobs done; running {len(todo)} with {workers} worker(s).')
+  failures = []
+
+  def one(job):
+    start = time.time()
+    try:
+      returncode = runner(job)
+    except Exception as e:  # pylint: disable=broad-except
+      return job, f'{type(e).__name__}: {e}', time.time() - start
+    if returncode:
+      return job, f'exit status {returncode}', time.time() - start
+    if state(job) != 'done':
+      return job, f'exited 0 without {RESULTS}', time.time() - start
+    return job, None, time.time() - start
+
+  if workers <= 1:
+    outcomes = (one(job) for job in todo)
+  else:
+    pool = concurrent.futures.ThreadPoolExecutor(workers)  # Threads that each wait on a process.
+    outcomes = (f.result() for f in concurrent.futures.as_completed([pool.submit(one, job) for job in todo]))
+  for i, (job, error, seconds) in enumerate(outcomes, 1):
+    log(f"[{i}/{len(todo)}] {'FAILED' if error else 'done'} {job.name} ({seconds:.0f} s)"
+        + (f': {error}; log: {os.path.join(job.workdir, LOG)}' if error else ''))
+    if error:
+      failures.append((job, error))
+  if workers > 1:
+    pool.shutdown()
+  return failures
+
+
+def status_counts(jobs: Iterable[Job]) -> dict[str, int]:
+  counts = collections.Counter(state(job) for job in jobs)
+  return {s: counts[s] for s in ('done', 'partial', 'pending')}
+
+
+def _log_tail(job: Job, lines: int = 5) -> str:
+  try:
+    with open(os.path.join(job.workdir, LOG)) as f:
+      return ''.join(collections.deque(f, lines))
+  except OSError:
+    return ''
+
+
+def main(argv):
+  if len(argv) != 2 or argv[1] not in COMMANDS:
+    raise app.UsageError(f'Give one command, {" | ".join(COMMANDS)}; got {argv[1:]}.')
+  command = argv[1]
+  sweep = load_sweep(_SWEEP.value)
+  jobs = select(expand(sweep, _ROOT.value), _FILTER.value)
+  if command == 'list':
+    for job in jobs:
+      if not (_PENDING.value and state(job) == 'done'):
+        print(job.command())
+  elif command == 'status':
+    counts = status_counts(jobs)
+    print(f"{sweep['name']}: {len(jobs)} jobs: " + ', '.join(f'{n} {s}' for s, n in counts.items()))
+    for job in jobs:
+      if state(job) == 'partial':
+        print(f'  partial: {job.workdir}')
+  else:
+    if not os.path.exists(jobs[0].config if jobs else DEFAULT_CONFIG):
+      raise app.UsageError(f'No {jobs[0].config if jobs else DEFAULT_CONFIG} here: run from the repository root.')
+    get_configs = {path: load_get_config(path) for path in {job.config for job in jobs}}
+    for job in jobs:  # Every job's config builds before any starts.
+      build_config(job, get_configs[job.config])
+    env = None
+    if _WORKERS.value > 1 and 'XLA_PYTHON_CLIENT_PREALLOCATE' not in os.environ:
+      env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE='false')  # Processes share the accelerator.
+    failures = run_jobs(jobs, lambda job: subprocess_runner(job, env), _WORKERS.value)
+    if failures:
+      print(f'{len(failures)} job(s) failed:')
+      for job, error in failures:
+        print(f'  {job.name}: {error}\n    ' + _log_tail(job).rstrip().replace('\n', '\n    '))
+      sys.exit(1)
+    print('All jobs done.')
+
+
+if __name__ == '__main__':
+  flags.mark_flag_as_required('sweep')
+  app.run(main)

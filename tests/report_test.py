@@ -1,0 +1,200 @@
+"""Tests for experiments.report on synthetic results.json records."""
+
+import csv
+import io
+import json
+import os
+import sys
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # experiments/ is not installed.
+from experiments import report  # pylint: disable=g-import-not-at-top
+from spartan_jax import metrics as metrics_lib
+
+BACKBONE = 1000
+TRAINABLE = {'spartan': 50, 'houlsby': 80, 'head_only': 10, 'full': 1010}
+EXTRA = {'spartan': 40, 'houlsby': 70, 'head_only': 0, 'full': 0}  # Params a method adds.
+
+
+def record(task, method, seed, value, k=16, lr=1e-3, checkpoint='minilm', train_seconds=10.0):
+  """A results.json as train.train_and_evaluate writes it; every metric of the task equals `value`."""
+  metric_names = {'sst2': ['accuracy'], 'rte': ['accuracy'], 'mrpc': ['f1', 'accuracy'],
+                  'stsb': ['pearson', 'spearman'], 'cola': ['mcc'], 'topics': ['accuracy']}[task]
+  split = 'test' if task == 'topics' else 'validation'
+  test = {split: {m: value + 0.01 * i for i, m in enumerate(metric_names)}}
+  total = BACKBONE + EXTRA[method]
+  trainable = TRAINABLE[method]
+  return {
+      'task': task, 'method': method, 'protocol': 'lmbff' if k else 'full', 'seed': seed, 'test': test,
+      'test_score': metrics_lib.task_score(task, test), 'best_step': 100, 'total_steps': 200 if k else 900,
+      'best_dev_score': 0.5, 'params': {'trainable': trainable, 'frozen': total - trainable},
+      'delta_bytes': 4 * trainable + 100, 'seconds': {'train': train_seconds, 'eval': 1.0, 'total': 12.0},
+      'devices': ['cpu'],
+      'config': {'task': task, 'seed': seed,
+                 'data': {'protocol': 'lmbff' if k else 'full', 'k': k, 'n': 0, 'split_seed': seed,
+                          'max_length': 128, 'glue_dir': 'g'},
+                 'model': {'checkpoint': checkpoint, 'dtype': 'float32'},
+                 'method': {'name': method},
+                 'train': {'learning_rate': lr, 'batch_size': 16, 'num_steps': 200 if k else 0, 'warmup_ratio': 0.0,
+                           'weight_decay': 0.0, 'eval_every': 20}},
+  }
+
+
+SCORES = {  # (task, method): test score fraction per seed 13, 21, 42.
+    ('sst2', 'spartan'): [.80, .84, .88], ('sst2', 'houlsby'): [.70, .72, .74],
+    ('rte', 'spartan'): [.60, .56, .52], ('rte', 'houlsby'): [.50, .54, .58],
+}
+
+
+def records_two_tasks(**kwargs):
+  return [record(task, method, seed, v, **kwargs)
+          for (task, method), values in SCORES.items() for seed, v in zip((13, 21, 42), values)]
+
+
+def row(rows, task, method, protocol='k=16', setting=''):
+  [found] = [r for r in rows if (r['task'], r['method'], r['protocol'], r['setting']) == (task, method, protocol,
+                                                                                          setting)]
+  return found
+
+
+class AggregateTest(parameterized.TestCase):
+
+  def test_mean_and_sample_std(self):
+    rows = report.summarize(records_two_tasks())
+    self.assertLen(rows, 4)
+    r = row(rows, 'sst2', 'spartan')
+    self.assertEqual((r['n'], r['seeds']), (3, [13, 21, 42]))
+    np.testing.assert_allclose(r['score'], (84.0, 4.0))  # std of 80 84 88 with ddof=1 is 4 (ddof=0: 3.27).
+    np.testing.assert_allclose(r['metrics']['accuracy'], (84.0, 4.0))
+    np.testing.assert_allclose(row(rows, 'rte', 'houlsby')['score'], (54.0, 4.0))
+    self.assertEqual([(r['task'], r['method']) for r in rows],
+                     [('sst2', 'spartan'), ('sst2', 'houlsby'), ('rte', 'spartan'), ('rte', 'houlsby')])
+
+  def test_one_seed_has_no_std(self):
+    self.assertEqual(report.mean_std([0.5]), (0.5, None))
+    [r] = report.summarize([record('sst2', 'spartan', 13, .9)])
+    self.assertIsNone(r['score'][1])
+
+  def test_multi_metric_task(self):
+    rows = report.summarize([record('mrpc', 'spartan', s, v) for s, v in ((13, .7), (21, .8))])
+    metrics = rows[0]['metrics']
+    np.testing.assert_allclose(metrics['f1'][0], 75.0)
+    np.testing.assert_allclose(metrics['accuracy'][0], 76.0)
+    np.testing.assert_allclose(rows[0]['score'][0], 75.5)  # Mean of the task's metrics.
+
+  def test_glue_average_is_mean_of_task_means(self):
+    rows = report.summarize(records_two_tasks())
+    averages = report.glue_average(rows)
+    self.assertEqual([a['method'] for a in averages], ['spartan', 'houlsby'])
+    spartan = averages[0]
+    self.assertEqual((spartan['task'], spartan['n'], spartan['complete']), (report.GLUE_AVG, 2, True))
+    np.testing.assert_allclose(spartan['score'][0], (84 + 56) / 2)
+    self.assertIsNone(spartan['score'][1])
+    np.testing.assert_allclose(averages[1]['score'][0], (72 + 54) / 2)
+
+  def test_glue_average_needs_two_glue_tasks(self):
+    records = [record('sst2', 'spartan', 13, .9), record('topics', 'spartan', 13, .8)]
+    self.assertEqual(report.glue_average(report.summarize(records)), [])
+
+  def test_glue_average_marks_missing_tasks(self):
+    records = records_two_tasks() + [record('cola', 'spartan', 13, .3)]
+    averages = {a['method']: a for a in report.glue_average(report.summarize(records))}
+    self.assertTrue(averages['spartan']['complete'])
+    self.assertFalse(averages['houlsby']['complete'])
+    self.assertEqual(averages['houlsby']['tasks'], ['sst2', 'rte'])
+
+  def test_hyperparameter_grid_becomes_setting(self):
+    records = records_two_tasks(lr=1e-3) + records_two_tasks(lr=3e-4)
+    self.assertEqual(report.setting_fields(records), ['train.learning_rate'])
+    rows = report.summarize(records)
+    self.assertLen(rows, 8)
+    self.assertEqual(row(rows, 'sst2', 'spartan', setting='learning_rate=0.0003')['n'], 3)
+    self.assertLen(report.glue_average(rows), 4)
+
+  def test_protocols_are_separate_rows(self):
+    records = records_two_tasks(k=16) + records_two_tasks(k=32) + records_two_tasks(k=0)
+    rows = report.summarize(records)
+    self.assertEqual(list(dict.fromkeys(r['protocol'] for r in rows)), ['k=16', 'k=32', 'full'])
+    self.assertEqual(report.setting_fields(records), [])  # num_steps follows the protocol: no setting.
+
+  def test_params_and_backbone(self):
+    records = records_two_tasks() + [record('sst2', 'head_only', 13, .6)]
+    self.assertEqual(report.backbone_params(records), {'minilm': BACKBONE})
+    rows = report.summarize(records)
+    r = row(rows, 'sst2', 'spartan')
+    self.assertEqual((r['trainable'], r['total_params'], r['delta_bytes']), (50, 1040, 300))
+    np.testing.assert_allclose(r['pct_backbone'], 5.0)
+    self.assertIsNone(row(report.summarize(records_two_tasks()), 'sst2', 'spartan')['pct_backbone'])
+
+  def test_budget(self):
+    b = report.budget(records_two_tasks() + records_two_tasks(k=0))
+    self.assertEqual(b['k=16']['steps'], [200])
+    self.assertEqual(b['k=16']['batch size'], [16])
+    self.assertEqual(b['k=16']['learning rate'], [1e-3])
+    self.assertEqual(b['full']['steps'], [900])
+
+
+class RenderTest(parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.records = records_two_tasks() + [record('sst2', 'head_only', s, .6) for s in (13, 21)]
+    self.rows = report.summarize(self.records)
+    self.averages = report.glue_average(self.rows)
+
+  def test_markdown(self):
+    md = report.to_markdown(self.rows, self.averages, self.records, 'python -m experiments.report --runs=r --out=o',
+                            unfinished=['x'], title='fewshot')
+    lines = md.splitlines()
+    self.assertEqual(lines[0], '# fewshot')
+    self.assertIn('    python -m experiments.report --runs=r --out=o', lines[:6])
+    self.assertIn('- k=16: model minilm; steps 200; batch size 16; learning rate 0.001', md)
+    self.assertIn('1 unfinished workdirs', md)
+    self.assertIn('sample std (ddof=1)', md)
+    self.assertIn('| method | sst2 | rte | GLUE avg |', md)
+    self.assertIn('| spartan | 84.0 ± 4.0 (n=3) | 56.0 ± 4.0 (n=3) | 70.0 |', md)
+    self.assertIn('| head_only | 60.0 ± 0.0 (n=2) |  | 60.0 (sst2 only) |', md)
+    self.assertIn('| sst2 | k=16 | spartan |  | 3 | 84.0 ± 4.0 | accuracy 84.0 ± 4.0 | 10.0 | 50 | 5.000 | 300 |', md)
+
+  def test_csv(self):
+    table = list(csv.DictReader(io.StringIO(report.to_csv(self.rows, self.averages))))
+    self.assertLen(table, 5 + 3)
+    first = table[0]
+    self.assertEqual((first['task'], first['method'], first['n'], first['seeds']), ('sst2', 'spartan', '3', '13 21 42'))
+    self.assertEqual((float(first['score_mean']), float(first['score_std'])), (84.0, 4.0))
+    self.assertEqual(float(first['accuracy_std']), 4.0)
+    self.assertEqual(float(first['pct_backbone']), 5.0)
+    glue = [r for r in table if r['task'] == report.GLUE_AVG]
+    self.assertEqual([(r['method'], float(r['score_mean']), r['score_std']) for r in glue],
+                     [('spartan', 70.0, ''), ('houlsby', 63.0, '')])
+
+  def test_write_report_from_runs_folder(self):
+    runs = self.create_tempdir().full_path
+    records = self.records + records_two_tasks(k=32)
+    for i, r in enumerate(records):
+      os.makedirs(os.path.join(runs, f'job{i}', 'checkpoints'))
+      with open(os.path.join(runs, f'job{i}', 'results.json'), 'w') as f:
+        json.dump(r, f)
+    os.makedirs(os.path.join(runs, 'interrupted'))
+    open(os.path.join(runs, 'interrupted', 'config.json'), 'w').close()
+    loaded, unfinished = report.load_records(runs)
+    self.assertLen(loaded, len(records))
+    self.assertEqual(unfinished, [os.path.join(runs, 'interrupted')])
+    out = os.path.join(self.create_tempdir().full_path, 'results', 'sweep')
+    paths = report.write_report(loaded, unfinished, out, 'cmd')
+    self.assertEqual(paths, [out + '.md', out + '.csv', out + '_vs_k.png', out + '_vs_params.png'])
+    for path in paths[2:]:
+      with open(path, 'rb') as f:
+        self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
+    with open(out + '.md') as f:
+      self.assertIn('![sweep_vs_k.png](sweep_vs_k.png)', f.read())
+
+  def test_no_k_plot_with_one_k(self):
+    self.assertIsNone(report.plot_vs_k(self.rows, os.path.join(self.create_tempdir().full_path, 'x.png')))
+
+
+if __name__ == '__main__':
+  absltest.main()

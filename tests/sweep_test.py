@@ -1,0 +1,212 @@
+"""Tests for experiments.sweep: grid expansion, configs, `list`, and resumption with a fake runner."""
+
+import contextlib
+import glob
+import io
+import json
+import os
+import sys
+
+from absl.testing import absltest
+from absl.testing import flagsaver
+from absl.testing import parameterized
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # experiments/ is not installed.
+from experiments import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SWEEPS = sorted(glob.glob(os.path.join(ROOT, 'experiments', 'sweeps', '*.py')))
+GET_CONFIG = sweep_lib.load_get_config(os.path.join(ROOT, 'configs', 'glue.py'))
+
+TOY = dict(
+    name='toy',
+    overrides=['--config.data.glue_dir=../shared/data/glue'],
+    grid=[dict(task=['sst2', 'rte'], method=['spartan', 'lora'], k=[16, 32], seed=[13, 21],
+               model='minilm', **{'train.learning_rate': [1e-3, 3e-4]}),
+          dict(task='cola', method='full', k=0, seed=42, runlocal=True)],
+)
+
+
+def _finish(job):
+  os.makedirs(job.workdir, exist_ok=True)
+  with open(os.path.join(job.workdir, sweep_lib.RESULTS), 'w') as f:
+    json.dump({'task': 'x'}, f)
+
+
+class FakeRunner:
+  """Records the jobs it is given; 'finishes' them unless their name is in `fail`."""
+
+  def __init__(self, fail=(), forget=()):
+    self.ran, self.fail, self.forget = [], set(fail), set(forget)
+
+  def __call__(self, job):
+    self.ran.append(job.name)
+    os.makedirs(job.workdir, exist_ok=True)
+    if job.name in self.fail:
+      return 3
+    if job.name not in self.forget:
+      _finish(job)
+    return 0
+
+
+class ExpandTest(parameterized.TestCase):
+
+  def test_counts_names_and_overrides(self):
+    jobs = sweep_lib.expand(TOY, root='runs')
+    self.assertLen(jobs, 2 * 2 * 2 * 2 * 2 + 1)
+    self.assertLen({j.workdir for j in jobs}, len(jobs))
+    first = jobs[0]
+    self.assertEqual(first.arg, 'sst2,method=spartan,k=16,seed=13,model=minilm')
+    self.assertEqual(first.name, 'sst2-spartan-k16-seed13-minilm-lr0.001')
+    self.assertEqual(first.workdir, os.path.join('runs', 'toy', first.name))
+    self.assertEqual(first.overrides, ('--config.data.glue_dir=../shared/data/glue',
+                                       '--config.train.learning_rate=0.001'))
+    self.assertEqual(jobs[-1].arg, 'cola,method=full,k=0,seed=42,runlocal=True')
+    self.assertEqual(jobs[-1].name, 'cola-full-full-seed42-runlocal')
+    self.assertEqual(sweep_lib.expand(TOY, root='runs'), jobs)  # Deterministic.
+
+  def test_names_are_filesystem_safe(self):
+    jobs = sweep_lib.expand(dict(name='s', grid=dict(task='rte', model=['/ckpt/my model/', 'org/roberta-base'])))
+    self.assertEqual([j.name for j in jobs], ['rte-my_model', 'rte-roberta-base'])
+    for job in jobs:
+      self.assertRegex(job.name, r'^[A-Za-z0-9._+-]+$')
+
+  def test_clashing_workdirs_fail(self):
+    with self.assertRaisesRegex(ValueError, 'share workdirs'):
+      sweep_lib.expand(dict(name='s', grid=dict(task='rte', model=['a/minilm', 'b/minilm'])))
+
+  @parameterized.parameters(dict(name='a b', grid=dict(task='rte')), dict(name='s', grid=dict(seed=1)),
+                            dict(name='s', grid=dict(task='rte'), overrides=['--lr=1']))
+  def test_bad_sweeps_fail(self, **sweep):
+    with self.assertRaises(ValueError):
+      sweep_lib.expand(sweep)
+
+  def test_toy_configs_build(self):
+    for job in sweep_lib.expand(TOY):
+      config = sweep_lib.build_config(job, GET_CONFIG)
+      self.assertEqual(config.data.glue_dir, '../shared/data/glue')
+    self.assertEqual(config.train.num_steps, 4)  # runlocal.
+    self.assertEqual(sweep_lib.build_config(sweep_lib.expand(TOY)[1], GET_CONFIG).train.learning_rate, 3e-4)
+
+  def test_unknown_override_fails(self):
+    job = sweep_lib.expand(dict(name='s', grid=dict(task='rte'), overrides=['--config.train.lr=1']))[0]
+    with self.assertRaisesRegex(KeyError, 'no field'):
+      sweep_lib.build_config(job, GET_CONFIG)
+
+  @parameterized.parameters(*SWEEPS)
+  def test_every_sweep_arg_builds_a_config(self, path):
+    sweep = sweep_lib.load_sweep(path)
+    jobs = sweep_lib.expand(sweep)
+    self.assertEqual(sweep['name'], os.path.basename(path)[:-3])
+    self.assertLen({j.workdir for j in jobs}, len(jobs))
+    for job in jobs:
+      config = sweep_lib.build_config(job, GET_CONFIG)
+      self.assertEqual((config.data.protocol, config.data.k, config.model.checkpoint), ('lmbff', 16, 'minilm'))
+      self.assertEqual(config.data.glue_dir, '../shared/data/glue')
+
+  @parameterized.parameters(('fewshot_minilm', 2 * 5 * 3), ('fewshot_all_minilm', 5 * 3 * 7))
+  def test_sweep_sizes(self, name, count):
+    jobs = sweep_lib.expand(sweep_lib.load_sweep(name))
+    self.assertLen(jobs, count)
+
+
+class CommandsTest(parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.root = self.create_tempdir().full_path
+    self.jobs = sweep_lib.expand(TOY, root=self.root)
+
+  def _main(self, *argv, **flag_values):
+    out = io.StringIO()
+    with flagsaver.flagsaver(sweep=os.path.join(ROOT, 'experiments', 'sweeps', 'fewshot_minilm.py'),
+                             root=self.root, **flag_values), contextlib.redirect_stdout(out):
+      sweep_lib.main(['sweep', *argv])
+    return out.getvalue().splitlines()
+
+  def test_list_prints_one_command_per_job(self):
+    lines = self._main('list')
+    jobs = sweep_lib.expand(sweep_lib.load_sweep('fewshot_minilm'), self.root)
+    self.assertEqual(lines, [j.command() for j in jobs])
+    self.assertTrue(lines[0].startswith('python -m spartan_jax.main --config=configs/glue.py:sst2,method=spartan,'))
+    self.assertIn(f'--workdir={self.root}/fewshot_minilm/sst2-spartan-k16-seed13-minilm', lines[0])
+    self.assertTrue(lines[0].endswith(' --config.data.glue_dir=../shared/data/glue'))
+    _finish(jobs[0])
+    self.assertLen(self._main('list', pending=True), len(jobs) - 1)
+    self.assertLen(self._main('list', filter='^rte-houlsby'), 5)
+
+  def test_status_counts(self):
+    jobs = sweep_lib.expand(sweep_lib.load_sweep('fewshot_minilm'), self.root)
+    _finish(jobs[0])
+    os.makedirs(jobs[1].workdir)
+    self.assertEqual(sweep_lib.status_counts(jobs), {'done': 1, 'partial': 1, 'pending': 28})
+    lines = self._main('status')
+    self.assertEqual(lines[0], 'fewshot_minilm: 30 jobs: 1 done, 1 partial, 28 pending')
+    self.assertIn(jobs[1].workdir, lines[1])
+
+  @parameterized.parameters(1, 3)
+  def test_run_skips_done_and_reruns_partial(self, workers):
+    done, partial = self.jobs[0], self.jobs[1]
+    _finish(done)
+    os.makedirs(partial.workdir)  # Interrupted: a workdir without results.json.
+    runner = FakeRunner()
+    failures = sweep_lib.run_jobs(self.jobs, runner, workers=workers, log=lambda _: None)
+    self.assertEqual(failures, [])
+    self.assertCountEqual(runner.ran, [j.name for j in self.jobs[1:]])
+    self.assertEqual(sweep_lib.status_counts(self.jobs), {'done': len(self.jobs), 'partial': 0, 'pending': 0})
+    again = FakeRunner()
+    self.assertEqual(sweep_lib.run_jobs(self.jobs, again, workers=workers, log=lambda _: None), [])
+    self.assertEmpty(again.ran)
+
+  @parameterized.parameters(1, 2)
+  def test_run_continues_past_failures(self, workers):
+    jobs = self.jobs[:6]
+    broken = FakeRunner(fail={jobs[1].name}, forget={jobs[2].name})
+
+    def runner(job):
+      if job is jobs[3]:
+        raise RuntimeError('boom')
+      return broken(job)
+
+    failures = sweep_lib.run_jobs(jobs, runner, workers=workers, log=lambda _: None)
+    self.assertEqual(sorted((j.name, e) for j, e in failures),
+                     sorted([(jobs[1].name, 'exit status 3'), (jobs[2].name, 'exited 0 without results.json'),
+                             (jobs[3].name, 'RuntimeError: boom')]))
+    self.assertEqual(sweep_lib.status_counts(jobs), {'done': 3, 'partial': 2, 'pending': 1})
+
+  def test_subprocess_runner_appends_output_to_log(self):
+
+    class EchoJob(sweep_lib.Job):  # A tiny process instead of training.
+
+      def argv(self, python='python'):
+        return [python, '-c', 'import sys; print("out"); print("err", file=sys.stderr); sys.exit(2)']
+
+    job = EchoJob('j', 'rte', (), os.path.join(self.root, 'j'))
+    self.assertEqual(sweep_lib.subprocess_runner(job), 2)
+    self.assertEqual(sweep_lib.subprocess_runner(job), 2)
+    with open(os.path.join(job.workdir, 'log.txt')) as f:
+      log = f.read()
+    self.assertEqual(log.count(job.command()), 2)  # Appended, not overwritten.
+    self.assertEqual((log.count('out\n'), log.count('err\n')), (2, 2))
+
+  def test_run_command_exits_nonzero_on_failure(self):
+    with flagsaver.flagsaver(sweep=os.path.join(ROOT, 'experiments', 'sweeps', 'fewshot_minilm.py'),
+                             root=self.root, filter='^rte-spartan-k16-seed13-'):
+      jobs = sweep_lib.select(sweep_lib.expand(sweep_lib.load_sweep('fewshot_minilm'), self.root),
+                              '^rte-spartan-k16-seed13-')
+      self.assertLen(jobs, 1)
+      calls = []
+      original = sweep_lib.subprocess_runner
+      sweep_lib.subprocess_runner = lambda job, env=None: calls.append(job.name) or 1
+      self.addCleanup(setattr, sweep_lib, 'subprocess_runner', original)
+      cwd = os.getcwd()
+      os.chdir(ROOT)
+      self.addCleanup(os.chdir, cwd)
+      with self.assertRaises(SystemExit) as exit_, contextlib.redirect_stdout(io.StringIO()):
+        sweep_lib.main(['sweep', 'run'])
+    self.assertEqual(exit_.exception.code, 1)
+    self.assertEqual(calls, [jobs[0].name])
+
+
+if __name__ == '__main__':
+  absltest.main()

@@ -1,0 +1,142 @@
+"""End to end: a tiny random BERT on real GLUE TSVs; resume; data parallelism; input errors."""
+
+import importlib.util
+import json
+import os
+import tempfile
+from unittest import mock
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import traverse_util
+
+from spartan_jax import checkpoint
+from spartan_jax import optim
+from spartan_jax import partition
+from spartan_jax import sharding
+from spartan_jax import train
+from spartan_jax import train_state
+from spartan_jax.models import peft
+import helpers
+
+_spec = importlib.util.spec_from_file_location(
+    'glue_config', os.path.join(os.path.dirname(__file__), '..', 'configs', 'glue.py'))
+glue_config = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(glue_config)
+
+
+class TrainTest(parameterized.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    if not os.path.isdir(helpers.GLUE_DIR):
+      raise absltest.SkipTest(f'GLUE TSVs not found at {helpers.GLUE_DIR}; set SPARTAN_SHARED_DATA.')
+    cls.checkpoint_dir = helpers.tiny_checkpoint_with_minilm_tokenizer(
+        tempfile.mkdtemp(prefix='tiny_bert'))
+
+  def config(self, arg='rte,k=16,seed=13,runlocal', **train_overrides):
+    config = glue_config.get_config(arg)
+    config.model.checkpoint = self.checkpoint_dir
+    config.data.glue_dir = helpers.GLUE_DIR
+    config.train.update(train_overrides)
+    return config
+
+  def test_end_to_end_and_resume_after_a_kill(self):
+    config = self.config(num_steps=6)
+    straight, resumed = self.create_tempdir().full_path, self.create_tempdir().full_path
+    results = train.train_and_evaluate(config, straight)
+    with open(os.path.join(straight, 'results.json')) as f:
+      self.assertEqual(json.load(f)['test'], results['test'])
+    self.assertBetween(results['test']['validation']['accuracy'], 0.0, 1.0)
+    self.assertEqual(results['total_steps'], 6)
+    self.assertIn(results['best_step'], (2, 4, 6))
+    trainable, meta = checkpoint.load_delta(os.path.join(straight, 'delta.safetensors'))
+    self.assertEqual(meta['method']['name'], 'spartan')
+    n = sum(v.size for v in jax.tree.leaves(trainable))
+    self.assertEqual(n, results['params']['trainable'])
+    self.assertBetween(results['delta_bytes'], 4 * n, 4 * n + 64_000)
+    lines = open(os.path.join(straight, 'metrics.jsonl')).read().splitlines()
+    self.assertTrue(any('dev/accuracy' in json.loads(line) for line in lines))
+
+    save, saves = checkpoint.save, []
+
+    def save_then_die(*args, **kwargs):
+      save(*args, **kwargs)
+      saves.append(1)
+      if len(saves) == 2:
+        raise KeyboardInterrupt
+    with mock.patch.object(checkpoint, 'save', save_then_die), self.assertRaises(KeyboardInterrupt):
+      train.train_and_evaluate(config, resumed)
+    self.assertFalse(os.path.exists(os.path.join(resumed, 'results.json')))
+    self.assertEqual(train.train_and_evaluate(config, resumed)['test'], results['test'])
+    final = [self._latest_trainable(w) for w in (straight, resumed)]
+    self.assertEqual(final[0].keys(), final[1].keys())
+    for path in final[0]:
+      np.testing.assert_array_equal(final[0][path], final[1][path], err_msg=path)
+
+  def _latest_trainable(self, workdir):
+    manager = checkpoint.create_manager(os.path.join(workdir, 'checkpoints'), keep=1)
+    self.assertEqual(manager.latest_step(), 6)
+    restored = manager.restore(6, args=ocp.args.Composite(state=ocp.args.StandardRestore(),
+                                                          meta=ocp.args.JsonRestore()))
+    return traverse_util.flatten_dict(restored['state']['trainable'], sep='/')
+
+  def test_workdir_with_another_config_is_refused(self):
+    workdir = self.create_tempdir().full_path
+    train.check_workdir(workdir, self.config())
+    with self.assertRaisesRegex(ValueError, r'different config .*train\.learning_rate'):
+      train.check_workdir(workdir, self.config(learning_rate=0.5))
+
+  @parameterized.named_parameters(
+      ('unknown_task', 'glue,runlocal', {}, 'Unknown task'),
+      ('unknown_method', 'rte,method=prompt,runlocal', {}, 'Unknown method'),
+      ('k_too_large', 'rte,k=5000,seed=13,runlocal', {}, '5000'),
+      ('batch_not_divisible', 'rte,k=16,seed=13,runlocal', {'batch_size': 6}, 'divisible by the 4'),
+  )
+  def test_bad_input_fails_before_training(self, arg, overrides, message):
+    with mock.patch.object(train.model_lib, 'from_pretrained', side_effect=AssertionError('too late')) \
+        if 'divisible' not in message else mock.patch.object(train, 'make_train_step',
+                                                             side_effect=AssertionError('too late')):
+      with self.assertRaisesRegex(ValueError, message):
+        train.train_and_evaluate(self.config(arg, **overrides), self.create_tempdir().full_path)
+
+  def test_missing_glue_dir_names_the_path_and_the_fix(self):
+    config = self.config()
+    config.data.glue_dir = '/nonexistent/glue'
+    with self.assertRaisesRegex(FileNotFoundError, r'/nonexistent/glue.*glue_dir'):
+      train.train_and_evaluate(config, self.create_tempdir().full_path)
+
+
+class DataParallelTest(parameterized.TestCase):
+
+  def test_two_devices_match_one(self):
+    if jax.device_count() < 2:
+      self.skipTest('needs 2 devices (tests/conftest.py asks for 4 CPU devices)')
+    model, params = helpers.tiny_model('spartan')
+    labels = partition.param_labels(params, peft.trainable_rules('spartan'))
+    tx = optim.make_optimizer(labels, learning_rate=1e-2, total_steps=5)
+    batches = []
+    for seed in range(3):
+      ids, mask, types = helpers.random_batch(seed, batch=4, length=8)
+      batches.append(dict(input_ids=ids, attention_mask=mask, token_type_ids=types,
+                          label=np.array([0, 1, 2, 0], np.int32), mask=np.array([1, 1, 1, 0], np.float32)))
+    finals = []
+    for n in (1, 2):
+      mesh = sharding.create_mesh(jax.devices()[:n])
+      state = jax.device_put(train_state.create_train_state(params, tx), sharding.replicated(mesh))
+      step = jax.jit(train.make_train_step(model, tx, aux_loss_weight=0.1))
+      for batch in batches:
+        state, _ = step(state, sharding.shard_batch(batch, sharding.batch_sharding(mesh)), jax.random.key(0))
+      finals.append(jax.device_get(state.params))
+    for a, b in zip(jax.tree.leaves(finals[0]), jax.tree.leaves(finals[1])):
+      np.testing.assert_allclose(a, b, atol=1e-5)
+    changed = traverse_util.flatten_dict(finals[1], sep='/')['encoder/memory_0/child_values']
+    self.assertGreater(np.abs(changed - params['encoder']['memory_0']['child_values']).max(), 1e-4)
+
+
+if __name__ == '__main__':
+  absltest.main()
