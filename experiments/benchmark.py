@@ -61,18 +61,6 @@ ROBERTA_BASE = bert.EncoderConfig(
 MINILM = bert.EncoderConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
                             intermediate_size=1536)
 
-flags.DEFINE_enum('model', 'minilm', ['minilm', 'roberta-base'], 'Encoder shapes.')
-flags.DEFINE_integer('batch', 16, 'Train and inference batch size.')
-flags.DEFINE_integer('small_batch', 1, 'Second inference batch size (latency-bound); 0: none.')
-flags.DEFINE_integer('length', 128, 'Sequence length.')
-flags.DEFINE_integer('repeats', 10, 'Interleaved rounds; cells are medians over rounds.')
-flags.DEFINE_float('min_time', 0.2, 'Each timed sample loops a case for at least this many seconds.')
-flags.DEFINE_list('methods', list(DEFAULT_VARIANTS), f'Rows, from {list(VARIANTS)}.')
-flags.DEFINE_bool('dropout_cost', True, 'Also time the train step with the dropout rates at 0.')
-flags.DEFINE_bool('grad_check', True, 'Compile a trainable-only-gradient step and report its GFLOP.')
-flags.DEFINE_string('prng_impl', '', 'jax_default_prng_impl (dropout masks); empty: the JAX default.')
-flags.DEFINE_string('out', '', 'Also write the markdown here.')
-
 
 def encoder_config(name: str) -> bert.EncoderConfig:
   if name == 'roberta-base':
@@ -298,6 +286,22 @@ def benchmark(config, variants=DEFAULT_VARIANTS, batch=16, small_batch=1, length
   return rows, format_table(rows, batch, small_batch, length)
 
 
+def define_flags():
+  """Defined only when run as a script: importing this module (tests) must not clash with the
+  flags of other experiments modules, e.g. report.py's --out."""
+  flags.DEFINE_enum('model', 'minilm', ['minilm', 'roberta-base'], 'Encoder shapes.')
+  flags.DEFINE_integer('batch', 16, 'Train and inference batch size.')
+  flags.DEFINE_integer('small_batch', 1, 'Second inference batch size (latency-bound); 0: none.')
+  flags.DEFINE_integer('length', 128, 'Sequence length.')
+  flags.DEFINE_integer('repeats', 10, 'Interleaved rounds; cells are medians over rounds.')
+  flags.DEFINE_float('min_time', 0.2, 'Each timed sample loops a case for at least this many seconds.')
+  flags.DEFINE_list('methods', list(DEFAULT_VARIANTS), f'Rows, from {list(VARIANTS)}.')
+  flags.DEFINE_bool('dropout_cost', True, 'Also time the train step with the dropout rates at 0.')
+  flags.DEFINE_bool('grad_check', True, 'Compile a trainable-only-gradient step and report its GFLOP.')
+  flags.DEFINE_string('prng_impl', '', 'jax_default_prng_impl (dropout masks); empty: the JAX default.')
+  flags.DEFINE_string('out', '', 'Also write the markdown here.')
+
+
 def main(argv):
   del argv
   f = flags.FLAGS
@@ -326,4 +330,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -30,6 +30,7 @@ from spartan_jax.models import peft
 from spartan_jax.models import pretrained
 from spartan_jax.train_state import TrainState, create_train_state
 
+_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 _TIE_BREAK = 1e-12  # Per step, added to the dev score so that equal scores prefer the later step.
 
 
@@ -148,7 +149,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   # Inputs first: bad config or data fails here, before any model is loaded.
   task = tasks.get_task(config.task)
   specs = model_specs(config)
-  dtype = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}[config.model.dtype]
+  if config.model.dtype not in _DTYPES:
+    raise ValueError(f'model.dtype={config.model.dtype!r}: use one of {sorted(_DTYPES)}.')
+  dtype = _DTYPES[config.model.dtype]
   check_workdir(workdir, config)
   splits = load_data(config, task)
   checkpoint_dir = pretrained.resolve_checkpoint(config.model.checkpoint)

@@ -85,6 +85,39 @@ class EncoderTest(parameterized.TestCase):
       bert.EncoderConfig(model_type='gpt2')
 
 
+class ModuleShapesTest(parameterized.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters((1, 5), (3, 9))
+  def test_every_module(self, batch, length):
+    c = helpers.TINY_BERT
+    dims = chex.Dimensions(B=batch, T=length, H=c.hidden_size, N=3, E=16)
+    ids, mask, types = helpers.random_batch(0, batch, length)
+    x = jax.random.normal(jax.random.key(0), dims['BTH'])
+    bias = jnp.where(mask[:, None, None, :] > 0, 0.0, -1e9)
+    cases = [
+        (bert.Embeddings(c), (ids, types), 'BTH'),
+        (bert.SelfAttention(c, peft.LoRASpec()), (x, bias), 'BTH'),
+        (bert.Layer(c, peft.AdapterSpec()), (x, bias), 'BTH'),
+        (model_lib.BertHead(3, 0.1), (x,), 'BN'),
+        (model_lib.RobertaHead(3, 0.1), (x,), 'BN'),
+    ]
+    for module, args, shape in cases:  # Each takes `deterministic` last.
+      params = module.init(jax.random.key(1), *args, True)
+      out = self.variant(lambda p, *a, m=module: m.apply(p, *a, True))(params, *args)
+      chex.assert_shape(out, dims[shape])
+    encoder = bert.Encoder(c, peft.MemorySpec())
+    params = encoder.init(jax.random.key(1), ids, mask, types)
+    hidden, weights = self.variant(lambda p, *a: encoder.apply(p, *a))(params, ids, mask, types)
+    chex.assert_shape(hidden, dims['BTH'])
+    chex.assert_shape(weights, dims['BTE'])
+    model, params = helpers.tiny_model('spartan')
+    out = self.variant(lambda p, *a: model.apply({'params': p}, *a))(params, ids, mask, types)
+    chex.assert_shape(out['logits'], dims['BN'])
+    chex.assert_shape(out['last_hidden_state'], dims['BTH'])
+    chex.assert_shape(out['aux_loss'], ())
+
+
 class SpartanHookTest(parameterized.TestCase):
 
   def test_zero_child_values_equal_backbone_exactly(self):

@@ -1,5 +1,6 @@
 """Small models, golden files and checkpoints shared by the tests."""
 
+import functools
 import json
 import os
 
@@ -48,7 +49,14 @@ def random_batch(seed, batch, length, config=TINY_BERT, min_len=2):
 
 
 def tiny_model(method='spartan', config=TINY_BERT, num_labels=3, seed=0, **specs):
-  model = model_lib.build_model(config, method, num_labels, **specs)
+  """(model, params); params are a fresh dict tree each call (the arrays are shared and immutable)."""
+  model, params = _cached_tiny_model(method, config, num_labels, seed, tuple(sorted(specs.items())))
+  return model, jax.tree.map(lambda x: x, params)
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_tiny_model(method, config, num_labels, seed, specs):
+  model = model_lib.build_model(config, method, num_labels, **dict(specs))
   return model, model_lib.init_params(model, jax.random.key(seed))
 
 
