@@ -4,8 +4,10 @@ r"""Speed of the methods side by side, in one process: inference throughput and 
   python -m experiments.benchmark --model=roberta-base --methods=backbone,spartan_dense,full --repeats=5
 
 Every row is built from the same encoder shapes (MiniLM's config.json by default, random weights)
-and measured in interleaved rounds (each round runs every case once, in a rotated order); a cell is
-the median over rounds and a ratio is the median of per-round ratios, with its min–max in brackets.
+and measured in interleaved rounds (each round runs every case once, kind by kind, the variants in
+an order rotated each round); a cell is the median over rounds and a ratio is the median of
+per-round ratios, with their interquartile range in brackets. The machine may be shared: backbone
+and full run the same inference graph, so full's inference ratio shows the noise floor.
 
 - Inference: `train.make_eval_step`, jitted, at batch × length and small_batch × length.
 - Train step: `train.make_train_step` (forward + backward + clipped AdamW, dropout on), jitted with
@@ -183,28 +185,36 @@ def build_cases(config, variants, batch_size, small_batch, length, dropout_cost=
 
 
 def time_cases(cases, repeats: int, min_time: float) -> dict:
-  """{(variant, kind): [seconds per call, one per round]}, rounds interleaved and rotated."""
+  """{(variant, kind): [seconds per call, one per round]}.
+
+  Each round runs every case once, kind by kind (so the cases of a ratio run close together), the
+  variants of a kind in an order rotated every round.
+  """
   loops = []
   for case in cases:  # Warm-up (excluded), then loop counts so that a sample lasts >= min_time.
     case.run()
     start = time.perf_counter()
     case.run()
     loops.append(max(1, math.ceil(min_time / max(time.perf_counter() - start, 1e-6))))
+  groups = {}
+  for i, case in enumerate(cases):
+    groups.setdefault(case.kind, []).append(i)
   times = {(c.variant, c.kind): [] for c in cases}
   for r in range(repeats):
-    for i in range(len(cases)):
-      j = (i + r) % len(cases)
-      start = time.perf_counter()
-      for _ in range(loops[j]):
-        cases[j].run()
-      times[(cases[j].variant, cases[j].kind)].append((time.perf_counter() - start) / loops[j])
+    for group in groups.values():
+      for i in range(len(group)):
+        j = group[(i + r) % len(group)]
+        start = time.perf_counter()
+        for _ in range(loops[j]):
+          cases[j].run()
+        times[(cases[j].variant, cases[j].kind)].append((time.perf_counter() - start) / loops[j])
   return times
 
 
 def _ratio(num, den):
-  """Median and min, max of per-round ratios."""
+  """Median and interquartile range of per-round ratios."""
   r = np.asarray(num) / np.asarray(den)
-  return float(np.median(r)), float(r.min()), float(r.max())
+  return float(np.median(r)), float(np.percentile(r, 25)), float(np.percentile(r, 75))
 
 
 def summarize(cases, times, info) -> list[dict]:
@@ -318,9 +328,10 @@ def main(argv):
       f'- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} '
       f'({time.time() - start:.0f} s including compiles)',
       f'- machine: {machine_line()}',
-      f'- {f.repeats} interleaved rounds; cells are medians, ratios the median (min–max) of per-round '
-      f'ratios. Inference × is throughput against {INFER_BASELINE}; train × is step time against '
-      f'{TRAIN_BASELINE}; dropout × is step time with dropout over without.', '',
+      f'- {f.repeats} interleaved rounds; cells are medians, ratios the median (interquartile range) of '
+      f'per-round ratios. Inference × is throughput against {INFER_BASELINE}; train × is step time '
+      f'against {TRAIN_BASELINE}; dropout × is step time with dropout over without. {INFER_BASELINE}, '
+      'bitfit and full run the same inference graph: their spread is the noise floor.', '',
       table, ''])
   print(text)
   if f.out:

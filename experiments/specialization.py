@@ -187,7 +187,7 @@ def plot_heatmaps(trained: np.ndarray, untrained: np.ndarray, topic_names, path:
   matplotlib.use('Agg')
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
   layers, _, parents = trained.shape
-  fig, axes = plt.subplots(layers, 2, figsize=(13, 1.9 * layers + 0.6), squeeze=False)
+  fig, axes = plt.subplots(layers, 2, figsize=(13, 1.9 * layers + 0.6), squeeze=False, layout='constrained')
   for layer in range(layers):
     vmax = max(trained[layer].max(), untrained[layer].max())
     for ax, means, name in zip(axes[layer], (trained[layer], untrained[layer]), ('trained', 'untrained')):
@@ -195,7 +195,7 @@ def plot_heatmaps(trained: np.ndarray, untrained: np.ndarray, topic_names, path:
       ax.set_yticks(range(len(topic_names)), topic_names, fontsize=8)
       ax.set_xticks(range(parents), range(parents), fontsize=7)
       ax.set_title(f'layer {layer}, {name}', fontsize=9)
-    fig.colorbar(image, ax=axes[layer].tolist(), fraction=0.02, pad=0.01)
+    fig.colorbar(image, ax=axes[layer].tolist(), fraction=0.02, pad=0.01, label='weight')
   axes[-1][0].set_xlabel('parent')
   axes[-1][1].set_xlabel('parent')
   fig.suptitle('Mean parent weight per topic (test articles: mean over real tokens, then over articles)',

@@ -141,5 +141,15 @@ class TfdsTest(parameterized.TestCase):
                                                       glue_dir=glue))
 
 
+class OfflineTfdsTest(absltest.TestCase):
+
+  def test_download_failure_points_to_the_tsv_source(self):
+    import requests  # pylint: disable=import-outside-toplevel
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+    with mock.patch.object(tfds, 'data_source', side_effect=requests.exceptions.ConnectionError('no network')):
+      with self.assertRaisesRegex(RuntimeError, r'glue/rte .*ConnectionError.*glue_dir'):
+        sources.read_tfds('rte', 'train')
+
+
 if __name__ == '__main__':
   absltest.main()

@@ -115,6 +115,10 @@ def read_tfds(task: str | tasks_lib.Task, split: str,
     records = tfds.data_source(task.tfds_name, split=split, data_dir=data_dir)
   except NotImplementedError:  # Not array_record: only tfds.load reads it.
     records = _tfds_load(task.tfds_name, split, data_dir)
+  except OSError as e:  # requests' ConnectionError is an OSError.
+    raise RuntimeError(
+        f'TFDS could not download or read {task.tfds_name} ({e.__class__.__name__}); without network, '
+        'read the GLUE TSV files instead: --config.data.glue_dir=DIR or $GLUE_DIR.') from e
   records = sorted(records, key=lambda r: int(r['idx']))
   a, b = task.text_fields
   examples = [

@@ -1,0 +1,251 @@
+r"""The memory lookup alone, dense vs gather, over memory sizes: where does gather overtake dense?
+
+  python -m experiments.memory_scaling --out=experiments/results/memory_scaling_cpu
+  python -m experiments.memory_scaling --parents=16,256 --children=3,64 --repeats=3 --out=/tmp/ms
+
+Times `memory.memory_lookup` jitted on N = batch × length tokens of width H, forward ('fwd') and forward +
+backward w.r.t. the memory params ('fwd+bwd', the gradient of <out, g> for a fixed random g), over a grid
+of E parents × C children. Every case of the grid is measured in the same interleaved rounds
+(`benchmark.time_cases`); a time is the median over rounds and "× dense" the median (min–max) of the
+per-round gather/dense ratios. GFLOP, GB accessed and temp GB are XLA's `cost_analysis()` and
+`memory_analysis()` of the compiled function. An impl is skipped where its big intermediate, dense's
+[N, E·C] logits or gather's [N, k, C, H] copy of the children's keys, would exceed --max_gb.
+Writes <out>.md (table and the crossover sentence) and <out>.png (time vs cells, log-log).
+"""
+
+import collections
+import datetime
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments import benchmark
+from spartan_jax.models import memory
+
+MODES = ('fwd', 'fwd+bwd')
+
+
+def intermediate_gb(impl: str, tokens: int, hidden: int, parents: int, children: int, top_k: int) -> float:
+  """Size of the impl's biggest float32 intermediate: dense [N, E·C] logits, gather [N, k, C, H] keys."""
+  cells = tokens * (parents * children if impl == 'dense' else top_k * children * hidden)
+  return 4 * cells / 1e9
+
+
+def make_inputs(tokens, hidden, parents, children, seed=0):
+  """(x [N, H], g [N, H], params (parent_keys, child_keys, child_values)) in float32, as the init."""
+  rng = np.random.default_rng(seed)
+  normal = lambda scale, *shape: jnp.asarray(rng.normal(0.0, scale, shape), jnp.float32)
+  params = (normal(0.02, parents, hidden), normal(0.02, parents, children, hidden),
+            normal(0.02, parents, children, hidden))
+  return normal(1.0, tokens, hidden), normal(1.0, tokens, hidden), params
+
+
+def make_lookup_fn(impl: str, mode: str, top_k: int, temperature: float):
+  """f(x, g, params): 'fwd' -> (out, parent_weights); 'fwd+bwd' -> (<out, g>, grads w.r.t. params)."""
+  def lookup(x, params):
+    return memory.memory_lookup(x, *params, top_k=top_k, temperature=temperature, impl=impl)
+  if mode == 'fwd':
+    return lambda x, g, params: lookup(x, params)
+  if mode == 'fwd+bwd':
+    return lambda x, g, params: jax.value_and_grad(lambda p: jnp.vdot(lookup(x, p)[0], g))(params)
+  raise ValueError(f'mode={mode!r} is unknown; use one of {MODES}.')
+
+
+def compiled_costs(compiled) -> dict:
+  """{'gflop', 'gb' (bytes accessed), 'temp_gb'} of a compiled function (nan where XLA gives none)."""
+  cost = compiled.cost_analysis()
+  cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
+  mem = compiled.memory_analysis()
+  return {'gflop': float(cost.get('flops', float('nan'))) / 1e9,
+          'gb': float(cost.get('bytes accessed', float('nan'))) / 1e9,
+          'temp_gb': getattr(mem, 'temp_size_in_bytes', float('nan')) / 1e9}
+
+
+def build_cases(tokens, hidden, top_k, temperature, parents_grid, children_grid, max_gb):
+  """Compiles every (E, C, impl, mode) that fits; returns (cases, {(variant, mode): costs}, skipped).
+
+  A case's variant is (E, C, impl); skipped is {(E, C, impl): intermediate GB}.
+  """
+  cases, costs, skipped = [], {}, {}
+  for parents in parents_grid:
+    for children in children_grid:
+      if top_k > parents:
+        raise ValueError(f'top_k={top_k} > E={parents}; drop E={parents} from --parents or lower --top_k.')
+      x, g, params = make_inputs(tokens, hidden, parents, children, seed=parents * 1000 + children)
+      for impl in memory.IMPLS:
+        gb = intermediate_gb(impl, tokens, hidden, parents, children, top_k)
+        if gb > max_gb:
+          skipped[(parents, children, impl)] = gb
+          continue
+        for mode in MODES:
+          compiled = jax.jit(make_lookup_fn(impl, mode, top_k, temperature)).lower(x, g, params).compile()
+          run = lambda c=compiled, x=x, g=g, p=params: jax.block_until_ready(c(x, g, p))
+          variant = (parents, children, impl)
+          costs[(variant, mode)] = compiled_costs(compiled)
+          cases.append(benchmark.Case(variant, mode, run, costs[(variant, mode)]['gflop'], tokens))
+  return cases, costs, skipped
+
+
+def summarize(times, costs, skipped) -> list[dict]:
+  """One row per (E, C, impl), sorted by cells then E: medians (ms), × dense, costs, or skipped GB."""
+  keys = sorted({v for v, _ in times} | set(skipped), key=lambda v: (v[0] * v[1], v[0], v[2]))
+  rows = []
+  for parents, children, impl in keys:
+    variant = (parents, children, impl)
+    row = {'E': parents, 'C': children, 'cells': parents * children, 'impl': impl}
+    if variant in skipped:
+      row['skipped_gb'] = skipped[variant]
+    for mode in MODES:
+      if (variant, mode) not in times:
+        continue
+      t = np.asarray(times[(variant, mode)])
+      row[mode] = {'ms': 1e3 * float(np.median(t)), **costs[(variant, mode)]}
+      dense = times.get(((parents, children, 'dense'), mode))
+      if impl != 'dense' and dense is not None:
+        r = t / np.asarray(dense)
+        row[mode]['x_dense'] = (float(np.median(r)), float(r.min()), float(r.max()))
+    rows.append(row)
+  return rows
+
+
+def crossover(cells, dense_s, gather_s):
+  """The smallest cell count from which gather beats dense at every point (ties in cells allowed); else None.
+
+  That is the smallest winning cell count above the largest losing one; None if gather loses at the top.
+  """
+  points = list(zip(cells, dense_s, gather_s))
+  worst_loss = max((c for c, d, g in points if not g < d), default=-1)
+  return min((c for c, d, g in points if g < d and c > worst_loss), default=None)
+
+
+def crossover_sentence(rows) -> str:
+  """One sentence answering "where does gather overtake dense?" from the rows (fwd and fwd+bwd)."""
+  parts = []
+  for mode in MODES:
+    pairs = collections.defaultdict(dict)
+    for r in rows:
+      if mode in r:
+        pairs[(r['E'], r['C'])][r['impl']] = r[mode]['ms']
+    both = [(e * c, t['dense'], t['gather']) for (e, c), t in pairs.items() if len(t) == 2]
+    if not both:
+      parts.append(f'{mode}, no config has both impls')
+      continue
+    threshold = crossover(*zip(*both))
+    above = [g < d for c, d, g in both if threshold is not None and c >= threshold]
+    below = [g < d for c, d, g in both if threshold is None or c < threshold]
+    if threshold is None:
+      parts.append(f'{mode}, not for good: it is not faster at {max(c for c, _, _ in both):,} cells, the largest '
+                   f'size measured (it wins {sum(below)} of {len(below)} configs)')
+    else:
+      ratio = max(g / d for c, d, g in both if c >= threshold)
+      parts.append(f'{mode}, from {threshold:,} cells up (gather is faster at all {len(above)} configs there, at '
+                   f'<= {ratio:.2f}x dense; below, it wins {sum(below)} of {len(below)})')
+  return 'Gather overtakes dense ' + '; '.join(parts) + '.'
+
+
+def _cell(row, mode, name):
+  if mode not in row:
+    return f"skipped ({row['skipped_gb']:.3g} GB)" if name == 'ms' else '–'
+  value = row[mode].get(name)
+  if name == 'x_dense':
+    return '–' if value is None else f'{value[0]:.2f} ({value[1]:.2f}–{value[2]:.2f})'
+  return '–' if np.isnan(value) else f'{value:.3g}'
+
+
+def format_table(rows) -> str:
+  names = {'ms': 'ms', 'x_dense': '× dense', 'gflop': 'GFLOP', 'gb': 'GB accessed', 'temp_gb': 'temp GB'}
+  header = ['E', 'C', 'cells', 'impl'] + [f'{mode} {title}' for mode in MODES for title in names.values()]
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for r in rows:
+    cells = [str(r['E']), str(r['C']), f"{r['cells']:,}", r['impl']]
+    cells += [_cell(r, mode, name) for mode in MODES for name in names]
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
+def plot(rows, path: str) -> str:
+  """Time vs cells, log-log, one panel per mode; colour = impl, a line per (impl, C) across E."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, len(MODES), figsize=(11, 4.2))
+  children = sorted({r['C'] for r in rows})
+  markers = dict(zip(children, 'os^Dv<>ph*'))
+  for ax, mode in zip(axes, MODES):
+    for color, impl in zip(('C0', 'C3'), memory.IMPLS):
+      for c in children:
+        line = sorted((r['cells'], r[mode]['ms']) for r in rows if r['impl'] == impl and r['C'] == c and mode in r)
+        if line:
+          ax.plot(*zip(*line), marker=markers[c], color=color, ls='-' if impl == 'dense' else '--',
+                  label=f'{impl}, C={c}')
+    ax.set(title=mode, xscale='log', yscale='log', xlabel='memory cells E·C', ylabel='ms per call (median)')
+    ax.grid(alpha=.3, which='both')
+  axes[0].legend(fontsize='small', ncol=2)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path
+
+
+def memory_scaling(tokens=16 * 128, hidden=384, top_k=8, temperature=1.6, parents_grid=(16, 64, 256, 1024),
+                   children_grid=(3, 16, 64, 128), repeats=5, min_time=0.2, max_gb=4.0):
+  """Builds, times and tabulates; returns (rows, markdown table, crossover sentence)."""
+  cases, costs, skipped = build_cases(tokens, hidden, top_k, temperature, parents_grid, children_grid, max_gb)
+  rows = summarize(benchmark.time_cases(cases, repeats, min_time), costs, skipped)
+  return rows, format_table(rows), crossover_sentence(rows)
+
+
+def define_flags():
+  """Defined only when run as a script (see benchmark.define_flags)."""
+  flags.DEFINE_integer('batch', 16, 'Sequences; N = batch × length tokens.')
+  flags.DEFINE_integer('length', 128, 'Sequence length.')
+  flags.DEFINE_integer('hidden', 384, 'H (384: MiniLM).')
+  flags.DEFINE_integer('top_k', 8, 'Parents kept per token.')
+  flags.DEFINE_float('temperature', 1.6, 'Child softmax temperature.')
+  flags.DEFINE_list('parents', ['16', '64', '256', '1024'], 'E grid.')
+  flags.DEFINE_list('children', ['3', '16', '64', '128'], 'C grid (children per parent).')
+  flags.DEFINE_integer('repeats', 5, 'Interleaved rounds; times are medians over rounds.')
+  flags.DEFINE_float('min_time', 0.2, 'Each timed sample loops a case for at least this many seconds.')
+  flags.DEFINE_float('max_gb', 4.0, "Skip an impl whose big intermediate would exceed this many GB.")
+  flags.DEFINE_string('out', '', 'Writes <out>.md and <out>.png.')
+
+
+def main(argv):
+  del argv
+  f = flags.FLAGS
+  command = 'python -m experiments.memory_scaling ' + ' '.join(sys.argv[1:])
+  tokens = f.batch * f.length
+  start = time.time()
+  rows, table, sentence = memory_scaling(
+      tokens, f.hidden, f.top_k, f.temperature, [int(e) for e in f.parents], [int(c) for c in f.children],
+      f.repeats, f.min_time, f.max_gb)
+  text = '\n'.join([
+      f'# Memory lookup scaling: dense vs gather, N={f.batch}×{f.length} tokens, H={f.hidden}, '
+      f'top_k={f.top_k}, temperature {f.temperature}', '',
+      f'`{command}`', '',
+      f'- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} '
+      f'({time.time() - start:.0f} s including compiles)',
+      f'- machine: {benchmark.machine_line()}',
+      f'- {f.repeats} interleaved rounds over all cases; ms is the median per call, × dense the median '
+      '(min–max) of per-round gather/dense ratios. fwd+bwd is the value and gradient w.r.t. '
+      '(parent_keys, child_keys, child_values). GFLOP, GB accessed: XLA cost_analysis(); temp GB: '
+      f'memory_analysis(). Skipped: big intermediate > {f.max_gb} GB.', '',
+      f'**{sentence}**', '',
+      table, ''])
+  print(text)
+  if f.out:
+    os.makedirs(os.path.dirname(f.out) or '.', exist_ok=True)
+    with open(f'{f.out}.md', 'w') as fh:
+      fh.write(text + f'\n![time vs cells]({os.path.basename(f.out)}.png)\n')
+    plot(rows, f'{f.out}.png')
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
