@@ -60,9 +60,6 @@ def _cached_tiny_model(method, config, num_labels, seed, specs):
   return model, model_lib.init_params(model, jax.random.key(seed))
 
 
-SHARED_DATA = os.environ.get('SPARTAN_SHARED_DATA',
-                             os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data'))
-GLUE_DIR = os.path.join(SHARED_DATA, 'glue')
 _TOKENIZER_FILES = ('vocab.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json')
 
 

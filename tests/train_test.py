@@ -21,6 +21,7 @@ from spartan_jax import train
 from spartan_jax import train_state
 from spartan_jax.models import peft
 import helpers
+import shared_data
 
 _spec = importlib.util.spec_from_file_location(
     'glue_config', os.path.join(os.path.dirname(__file__), '..', 'configs', 'glue.py'))
@@ -33,15 +34,14 @@ class TrainTest(parameterized.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    if not os.path.isdir(helpers.GLUE_DIR):
-      raise absltest.SkipTest(f'GLUE TSVs not found at {helpers.GLUE_DIR}; set SPARTAN_SHARED_DATA.')
+    cls.glue_dir = shared_data.require('glue')
     cls.checkpoint_dir = helpers.tiny_checkpoint_with_minilm_tokenizer(
         tempfile.mkdtemp(prefix='tiny_bert'))
 
   def config(self, arg='rte,k=16,seed=13,runlocal', **train_overrides):
     config = glue_config.get_config(arg)
     config.model.checkpoint = self.checkpoint_dir
-    config.data.glue_dir = helpers.GLUE_DIR
+    config.data.glue_dir = self.glue_dir
     config.train.update(train_overrides)
     return config
 
