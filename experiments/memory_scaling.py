@@ -6,15 +6,17 @@ r"""The memory lookup alone, dense vs gather, over memory sizes: where does gath
 Times `memory.memory_lookup` jitted on N = batch × length tokens of width H, forward ('fwd') and forward +
 backward w.r.t. the memory params ('fwd+bwd', the gradient of <out, g> for a fixed random g), over a grid
 of E parents × C children. Every case of the grid is measured in the same interleaved rounds
-(`benchmark.time_cases`); a time is the median over rounds and "× dense" the median (min–max) of the
-per-round gather/dense ratios. GFLOP, GB accessed and temp GB are XLA's `cost_analysis()` and
-`memory_analysis()` of the compiled function. An impl is skipped where its big intermediate, dense's
-[N, E·C] logits or gather's [N, k, C, H] copy of the children's keys, would exceed --max_gb.
+(`time_cases`: `benchmark.time_cases` plus an untimed call before each sample); a time is the median over
+rounds and "× dense" the median (min–max) of the per-round gather/dense ratios. GFLOP, GB accessed and
+temp GB are XLA's `cost_analysis()` and `memory_analysis()` of the compiled function. An impl is skipped
+where its big intermediate, dense's [N, E·C] logits or gather's [N, k, C, H] copy of the children's keys,
+would exceed --max_gb.
 Writes <out>.md (table and the crossover sentence) and <out>.png (time vs cells, log-log).
 """
 
 import collections
 import datetime
+import math
 import os
 import sys
 import time
@@ -92,6 +94,31 @@ def build_cases(tokens, hidden, top_k, temperature, parents_grid, children_grid,
   return cases, costs, skipped
 
 
+def time_cases(cases, repeats: int, min_time: float) -> dict:
+  """{(variant, kind): [seconds per call, one per round]}, as `benchmark.time_cases` (rotated interleaved
+  rounds, loop counts so that a sample lasts >= min_time), but each sample follows an untimed call.
+
+  On the 2-CPU host, the first call after a case with GBs of temporaries costs ~0.85 s more (a 20 ms case
+  took 850 ms), so without it a case's time depends on which case precedes it in the rotation.
+  """
+  loops = []
+  for case in cases:
+    case.run()
+    start = time.perf_counter()
+    case.run()
+    loops.append(max(1, math.ceil(min_time / max(time.perf_counter() - start, 1e-6))))
+  times = {(c.variant, c.kind): [] for c in cases}
+  for r in range(repeats):
+    for i in range(len(cases)):
+      case, count = cases[(i + r) % len(cases)], loops[(i + r) % len(cases)]
+      case.run()
+      start = time.perf_counter()
+      for _ in range(count):
+        case.run()
+      times[(case.variant, case.kind)].append((time.perf_counter() - start) / count)
+  return times
+
+
 def summarize(times, costs, skipped) -> list[dict]:
   """One row per (E, C, impl), sorted by cells then E: medians (ms), × dense, costs, or skipped GB."""
   keys = sorted({v for v, _ in times} | set(skipped), key=lambda v: (v[0] * v[1], v[0], v[2]))
@@ -114,39 +141,40 @@ def summarize(times, costs, skipped) -> list[dict]:
   return rows
 
 
-def crossover(cells, dense_s, gather_s):
-  """The smallest cell count from which gather beats dense at every point (ties in cells allowed); else None.
-
-  That is the smallest winning cell count above the largest losing one; None if gather loses at the top.
+def crossover(xs, dense_s, gather_s):
+  """The smallest x from which gather beats dense at every point: the smallest winning x above the largest
+  losing x (points may share an x); None if gather loses at the largest x.
   """
-  points = list(zip(cells, dense_s, gather_s))
-  worst_loss = max((c for c, d, g in points if not g < d), default=-1)
-  return min((c for c, d, g in points if g < d and c > worst_loss), default=None)
+  points = list(zip(xs, dense_s, gather_s))
+  worst_loss = max((x for x, d, g in points if not g < d), default=-1)
+  return min((x for x, d, g in points if g < d and x > worst_loss), default=None)
 
 
 def crossover_sentence(rows) -> str:
-  """One sentence answering "where does gather overtake dense?" from the rows (fwd and fwd+bwd)."""
+  """One sentence answering "where does gather overtake dense?" from the rows' median times, per mode, in
+  parents E (gather's cost grows with C only, dense's with E·C) and in cells E·C."""
   parts = []
   for mode in MODES:
     pairs = collections.defaultdict(dict)
     for r in rows:
       if mode in r:
         pairs[(r['E'], r['C'])][r['impl']] = r[mode]['ms']
-    both = [(e * c, t['dense'], t['gather']) for (e, c), t in pairs.items() if len(t) == 2]
+    both = [(e, e * c, t['dense'], t['gather']) for (e, c), t in pairs.items() if len(t) == 2]
     if not both:
-      parts.append(f'{mode}, no config has both impls')
+      parts.append(f'{mode}: no config has both impls')
       continue
-    threshold = crossover(*zip(*both))
-    above = [g < d for c, d, g in both if threshold is not None and c >= threshold]
-    below = [g < d for c, d, g in both if threshold is None or c < threshold]
-    if threshold is None:
-      parts.append(f'{mode}, not for good: it is not faster at {max(c for c, _, _ in both):,} cells, the largest '
-                   f'size measured (it wins {sum(below)} of {len(below)} configs)')
+    parents, cells, dense, gather = zip(*both)
+    e_star, c_star = crossover(parents, dense, gather), crossover(cells, dense, gather)
+    wins = sum(g < d for d, g in zip(dense, gather))
+    if e_star is None:
+      by_e = f'not at every C even at the largest E={max(parents):,}'
     else:
-      ratio = max(g / d for c, d, g in both if c >= threshold)
-      parts.append(f'{mode}, from {threshold:,} cells up (gather is faster at all {len(above)} configs there, at '
-                   f'<= {ratio:.2f}x dense; below, it wins {sum(below)} of {len(below)})')
-  return 'Gather overtakes dense ' + '; '.join(parts) + '.'
+      worst = max(g / d for e, _, d, g in both if e >= e_star)
+      by_e = f'from E={e_star:,} parents up at every C (at <= {worst:.2f}x dense)'
+    by_cells = (f'from {c_star:,} cells up' if c_star is not None else
+                f'not for good in cells, losing at {max(cells):,}')
+    parts.append(f'{mode}: {by_e} and {by_cells} (it wins {wins} of {len(both)} configs)')
+  return 'Where gather overtakes dense: ' + '; '.join(parts) + '.'
 
 
 def _cell(row, mode, name):
@@ -180,7 +208,8 @@ def plot(rows, path: str) -> str:
   for ax, mode in zip(axes, MODES):
     for color, impl in zip(('C0', 'C3'), memory.IMPLS):
       for c in children:
-        line = sorted((r['cells'], r[mode]['ms']) for r in rows if r['impl'] == impl and r['C'] == c and mode in r)
+        line = sorted((r['cells'], r[mode]['ms']) for r in rows
+                      if r['impl'] == impl and r['C'] == c and mode in r)
         if line:
           ax.plot(*zip(*line), marker=markers[c], color=color, ls='-' if impl == 'dense' else '--',
                   label=f'{impl}, C={c}')
@@ -197,7 +226,7 @@ def memory_scaling(tokens=16 * 128, hidden=384, top_k=8, temperature=1.6, parent
                    children_grid=(3, 16, 64, 128), repeats=5, min_time=0.2, max_gb=4.0):
   """Builds, times and tabulates; returns (rows, markdown table, crossover sentence)."""
   cases, costs, skipped = build_cases(tokens, hidden, top_k, temperature, parents_grid, children_grid, max_gb)
-  rows = summarize(benchmark.time_cases(cases, repeats, min_time), costs, skipped)
+  rows = summarize(time_cases(cases, repeats, min_time), costs, skipped)
   return rows, format_table(rows), crossover_sentence(rows)
 
 
@@ -232,10 +261,10 @@ def main(argv):
       f'- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} '
       f'({time.time() - start:.0f} s including compiles)',
       f'- machine: {benchmark.machine_line()}',
-      f'- {f.repeats} interleaved rounds over all cases; ms is the median per call, × dense the median '
-      '(min–max) of per-round gather/dense ratios. fwd+bwd is the value and gradient w.r.t. '
-      '(parent_keys, child_keys, child_values). GFLOP, GB accessed: XLA cost_analysis(); temp GB: '
-      f'memory_analysis(). Skipped: big intermediate > {f.max_gb} GB.', '',
+      f'- {f.repeats} interleaved rounds over all cases, each sample after an untimed call; ms is the '
+      'median per call, × dense the median (min–max) of per-round gather/dense ratios. fwd+bwd is the '
+      'value and gradient w.r.t. (parent_keys, child_keys, child_values). GFLOP, GB accessed: XLA '
+      'cost_analysis(); temp GB: memory_analysis(). Skipped: big intermediate > {f.max_gb} GB.', '',
       f'**{sentence}**', '',
       table, ''])
   print(text)

@@ -1,4 +1,4 @@
-"""Smoke test of experiments/memory_scaling.py on tiny sizes, and of its crossover logic on synthetic times."""
+"""Smoke test of experiments/memory_scaling.py on tiny sizes; its crossover logic on synthetic times."""
 
 import math
 import os
@@ -7,7 +7,8 @@ import sys
 from absl.testing import absltest
 from absl.testing import parameterized
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # experiments/ is not installed.
+# experiments/ is not installed.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import memory_scaling  # pylint: disable=g-import-not-at-top
 
 TINY = dict(tokens=6, hidden=8, top_k=2, temperature=1.6, parents_grid=(2, 4), children_grid=(3,), repeats=2,
@@ -37,7 +38,7 @@ class MemoryScalingTest(parameterized.TestCase):
     lines = table.splitlines()
     self.assertLen(lines, 2 + len(rows))
     self.assertTrue(all(line.count('|') == lines[0].count('|') for line in lines))
-    self.assertStartsWith(sentence, 'Gather overtakes dense fwd, ')
+    self.assertStartsWith(sentence, 'Where gather overtakes dense: fwd: ')
     path = memory_scaling.plot(rows, os.path.join(self.create_tempdir().full_path, 'scaling.png'))
     self.assertGreater(os.path.getsize(path), 0)
 
@@ -50,8 +51,17 @@ class MemoryScalingTest(parameterized.TestCase):
     gather = rows[1:]
     self.assertTrue(all('fwd' not in r and r['skipped_gb'] > max_gb for r in gather))
     self.assertIn('skipped (', table)
-    self.assertEqual(sentence, 'Gather overtakes dense fwd, no config has both impls; '
-                     'fwd+bwd, no config has both impls.')
+    self.assertEqual(sentence, 'Where gather overtakes dense: fwd: no config has both impls; '
+                     'fwd+bwd: no config has both impls.')
+
+  def test_time_cases_warms_each_sample(self):
+    calls = []
+    cases = [memory_scaling.benchmark.Case(name, 'fwd', lambda n=name: calls.append(n), 0.0, 1)
+             for name in ('a', 'b')]
+    times = memory_scaling.time_cases(cases, repeats=3, min_time=0.0)
+    self.assertEqual({k: len(v) for k, v in times.items()}, {('a', 'fwd'): 3, ('b', 'fwd'): 3})
+    # Calibration (2 calls each), then per round and case an untimed and a timed call, rotated.
+    self.assertEqual(''.join(calls), 'aabb' + 'aabb' + 'bbaa' + 'aabb')
 
   @parameterized.named_parameters(
       ('clean_switch', [10, 100, 1000, 10000], [1, 2, 3, 4], [2, 3, 2, 1], 1000),
@@ -67,17 +77,19 @@ class MemoryScalingTest(parameterized.TestCase):
     self.assertEqual(memory_scaling.crossover(cells, dense, gather), expected)
 
   def test_crossover_sentence(self):
-    # (E, C): (dense ms, gather ms). Gather wins from 1024 cells up and at 48 cells, loses at 256.
-    rows = _rows({(16, 3): (2.0, 1.0), (16, 16): (2.0, 3.0), (64, 16): (8.0, 4.0), (256, 16): (40.0, 8.0)})
+    # (E, C): (dense ms, gather ms). In cells, gather wins from 1,024 up (and at 48, not 256); in E, from 64
+    # up (it loses at E=16, C=16).
+    rows = _rows({(16, 3): (2.0, 1.0), (16, 16): (2.0, 3.0), (64, 16): (8.0, 4.0), (256, 4): (40.0, 8.0)})
     rows += [{'E': 1024, 'C': 128, 'cells': 131072, 'impl': 'dense', 'skipped_gb': 5.0}]
     self.assertEqual(
         memory_scaling.crossover_sentence(rows),
-        'Gather overtakes dense fwd, from 1,024 cells up (gather is faster at all 2 configs there, at <= 0.50x '
-        'dense; below, it wins 1 of 2); fwd+bwd, no config has both impls.')
+        'Where gather overtakes dense: fwd: from E=64 parents up at every C (at <= 0.50x dense) and from '
+        '1,024 cells up (it wins 3 of 4 configs); fwd+bwd: no config has both impls.')
     rows = _rows({(16, 3): (2.0, 1.0), (64, 16): (8.0, 9.0)})
-    self.assertStartsWith(memory_scaling.crossover_sentence(rows),
-                          'Gather overtakes dense fwd, not for good: it is not faster at 1,024 cells, the largest '
-                          'size measured (it wins 1 of 2 configs)')
+    self.assertStartsWith(
+        memory_scaling.crossover_sentence(rows),
+        'Where gather overtakes dense: fwd: not at every C even at the largest E=64 and not for good in '
+        'cells, losing at 1,024 (it wins 1 of 2 configs);')
 
 
 if __name__ == '__main__':
