@@ -264,7 +264,7 @@ def main(argv):
       f'- {f.repeats} interleaved rounds over all cases, each sample after an untimed call; ms is the '
       'median per call, × dense the median (min–max) of per-round gather/dense ratios. fwd+bwd is the '
       'value and gradient w.r.t. (parent_keys, child_keys, child_values). GFLOP, GB accessed: XLA '
-      'cost_analysis(); temp GB: memory_analysis(). Skipped: big intermediate > {f.max_gb} GB.', '',
+      f'cost_analysis(); temp GB: memory_analysis(). Skipped: big intermediate > {f.max_gb} GB.', '',
       f'**{sentence}**', '',
       table, ''])
   print(text)
