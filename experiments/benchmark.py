@@ -13,9 +13,9 @@ and full run the same inference graph, so full's inference ratio shows the noise
 - Train step: `train.make_train_step` (forward + backward + clipped AdamW, dropout on), jitted with
   `donate_argnums=0`. "No dropout" is the same step with the dropout rates set to 0, so its ratio is
   what dropout costs.
-- GFLOP: XLA's `cost_analysis()` of the compiled function. "grad-trainable GFLOP" compiles a step
-  that differentiates only the trainable subtree: if it equals the real step's (no-dropout) GFLOP,
-  XLA has dropped the gradients of the frozen weights.
+- GFLOP and GB: XLA's `cost_analysis()` of the compiled function (flops, bytes accessed).
+  "grad-trainable GFLOP" compiles a step that differentiates only the trainable subtree: if it equals
+  the real step's (no-dropout) GFLOP, XLA has dropped the gradients of the frozen weights.
 """
 
 import dataclasses
@@ -107,10 +107,14 @@ def _no_dropout(config):
   return dataclasses.replace(config, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
 
-def _gflop(compiled) -> float:
+def compiled_costs(compiled) -> dict:
+  """{'gflop', 'gb' (bytes accessed), 'temp_gb'} of a compiled function (nan where XLA gives none)."""
   cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  return float(cost.get('flops', float('nan'))) / 1e9
+  cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
+  mem = compiled.memory_analysis()
+  return {'gflop': float(cost.get('flops', float('nan'))) / 1e9,
+          'gb': float(cost.get('bytes accessed', float('nan'))) / 1e9,
+          'temp_gb': getattr(mem, 'temp_size_in_bytes', float('nan')) / 1e9}
 
 
 @dataclasses.dataclass
@@ -121,13 +125,15 @@ class Case:
   run: object
   gflop: float
   items: int  # examples per call
+  gb: float = float('nan')  # bytes accessed
 
 
 def _infer_case(variant, model, params, batch, kind):
   step = jax.jit(train.make_eval_step(model))
   compiled = step.lower(params, batch).compile()
   run = lambda: jax.block_until_ready(compiled(params, batch))
-  return Case(variant, kind, run, _gflop(compiled), batch['label'].shape[0])
+  costs = compiled_costs(compiled)
+  return Case(variant, kind, run, costs['gflop'], batch['label'].shape[0], costs['gb'])
 
 
 def _train_case(variant, model, params, labels, batch, kind):
@@ -140,7 +146,8 @@ def _train_case(variant, model, params, labels, batch, kind):
   def run():
     cell[0], metrics = compiled(cell[0], batch, rng)
     jax.block_until_ready((cell[0], metrics))
-  return Case(variant, kind, run, _gflop(compiled), batch['label'].shape[0])
+  costs = compiled_costs(compiled)
+  return Case(variant, kind, run, costs['gflop'], batch['label'].shape[0], costs['gb'])
 
 
 def trainable_grad_gflop(model, params, labels, batch) -> float:
@@ -158,7 +165,7 @@ def trainable_grad_gflop(model, params, labels, batch) -> float:
     return jax.tree.map(jnp.add, trainable, updates), opt_state
 
   shapes = jax.eval_shape(lambda t: (t, tx.init(t)), trainable)
-  return _gflop(jax.jit(step).lower(*shapes, params, batch).compile())
+  return compiled_costs(jax.jit(step).lower(*shapes, params, batch).compile())['gflop']
 
 
 def build_cases(config, variants, batch_size, small_batch, length, dropout_cost=True, grad_check=True):
@@ -184,11 +191,12 @@ def build_cases(config, variants, batch_size, small_batch, length, dropout_cost=
   return cases, info
 
 
-def time_cases(cases, repeats: int, min_time: float) -> dict:
+def time_cases(cases, repeats: int, min_time: float, settle: bool = False) -> dict:
   """{(variant, kind): [seconds per call, one per round]}.
 
   Each round runs every case once, kind by kind (so the cases of a ratio run close together), the
-  variants of a kind in an order rotated every round.
+  variants of a kind in an order rotated every round. `settle`: an untimed call before each sample (on
+  the 2-CPU host the first call after a case with GBs of temporaries is slower; see memory_scaling).
   """
   loops = []
   for case in cases:  # Warm-up (excluded), then loop counts so that a sample lasts >= min_time.
@@ -204,6 +212,8 @@ def time_cases(cases, repeats: int, min_time: float) -> dict:
     for group in groups.values():
       for i in range(len(group)):
         j = group[(i + r) % len(group)]
+        if settle:
+          cases[j].run()
         start = time.perf_counter()
         for _ in range(loops[j]):
           cases[j].run()
@@ -211,7 +221,7 @@ def time_cases(cases, repeats: int, min_time: float) -> dict:
   return times
 
 
-def _ratio(num, den):
+def ratio(num, den):
   """Median and interquartile range of per-round ratios."""
   r = np.asarray(num) / np.asarray(den)
   return float(np.median(r)), float(np.percentile(r, 25)), float(np.percentile(r, 75))
@@ -230,21 +240,23 @@ def summarize(cases, times, info) -> list[dict]:
       t, case = times[(v, kind)], by_key[(v, kind)]
       row[f'{kind}_ex_s'] = case.items / float(np.median(t))
       row[f'{kind}_gflop'] = case.gflop
+      row[f'{kind}_gb'] = case.gb
       if (INFER_BASELINE, kind) in times:  # Throughput ratio = baseline time / time.
-        row[f'{kind}_ratio'] = _ratio(times[(INFER_BASELINE, kind)], t)
+        row[f'{kind}_ratio'] = ratio(times[(INFER_BASELINE, kind)], t)
     row['train_ms'] = 1e3 * float(np.median(times[(v, 'train')]))
     row['train_gflop'] = by_key[(v, 'train')].gflop
+    row['train_gb'] = by_key[(v, 'train')].gb
     if (TRAIN_BASELINE, 'train') in times:
-      row['train_ratio'] = _ratio(times[(v, 'train')], times[(TRAIN_BASELINE, 'train')])
+      row['train_ratio'] = ratio(times[(v, 'train')], times[(TRAIN_BASELINE, 'train')])
     if (v, 'train_no_dropout') in times:
       row['train_no_dropout_ms'] = 1e3 * float(np.median(times[(v, 'train_no_dropout')]))
       row['train_no_dropout_gflop'] = by_key[(v, 'train_no_dropout')].gflop
-      row['dropout_ratio'] = _ratio(times[(v, 'train')], times[(v, 'train_no_dropout')])
+      row['dropout_ratio'] = ratio(times[(v, 'train')], times[(v, 'train_no_dropout')])
     rows.append(row)
   return rows
 
 
-def _fmt_ratio(r):
+def fmt_ratio(r):
   return f'{r[0]:.2f} ({r[1]:.2f}–{r[2]:.2f})' if r else '–'
 
 
@@ -256,15 +268,17 @@ def format_table(rows, batch, small_batch, length) -> str:
   cols = [('method', lambda r: r['variant']),
           ('trainable params', lambda r: f"{r['trainable']:,}" if 'trainable' in r else '–'),
           (f'infer b{batch} ex/s', lambda r: _fmt(r['infer_ex_s'], '.1f')),
-          (f'× {INFER_BASELINE}', lambda r: _fmt_ratio(r.get('infer_ratio'))),
+          (f'× {INFER_BASELINE}', lambda r: fmt_ratio(r.get('infer_ratio'))),
           (f'infer b{small_batch} ex/s', lambda r: _fmt(r.get('infer_small_ex_s'), '.1f')),
-          (f'× {INFER_BASELINE} ', lambda r: _fmt_ratio(r.get('infer_small_ratio'))),
+          (f'× {INFER_BASELINE} ', lambda r: fmt_ratio(r.get('infer_small_ratio'))),
           (f'infer b{batch} GFLOP', lambda r: _fmt(r['infer_gflop'], '.2f')),
+          (f'infer b{batch} GB', lambda r: _fmt(r['infer_gb'], '.2f')),
           ('train step ms', lambda r: _fmt(r['train_ms'], '.0f')),
-          (f'× {TRAIN_BASELINE}', lambda r: _fmt_ratio(r.get('train_ratio'))),
+          (f'× {TRAIN_BASELINE}', lambda r: fmt_ratio(r.get('train_ratio'))),
           ('train GFLOP', lambda r: _fmt(r['train_gflop'], '.2f')),
+          ('train GB', lambda r: _fmt(r['train_gb'], '.2f')),
           ('no-dropout ms', lambda r: _fmt(r.get('train_no_dropout_ms'), '.0f')),
-          ('dropout ×', lambda r: _fmt_ratio(r.get('dropout_ratio'))),
+          ('dropout ×', lambda r: fmt_ratio(r.get('dropout_ratio'))),
           ('no-dropout GFLOP', lambda r: _fmt(r.get('train_no_dropout_gflop'), '.2f')),
           ('grad-trainable GFLOP', lambda r: _fmt(r.get('grad_trainable_gflop'), '.2f'))]
   lines = ['| ' + ' | '.join(name for name, _ in cols) + ' |', '|' + '---|' * len(cols)]

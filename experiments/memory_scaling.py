@@ -59,16 +59,6 @@ def make_lookup_fn(impl: str, mode: str, top_k: int, temperature: float):
   raise ValueError(f'mode={mode!r} is unknown; use one of {MODES}.')
 
 
-def compiled_costs(compiled) -> dict:
-  """{'gflop', 'gb' (bytes accessed), 'temp_gb'} of a compiled function (nan where XLA gives none)."""
-  cost = compiled.cost_analysis()
-  cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
-  mem = compiled.memory_analysis()
-  return {'gflop': float(cost.get('flops', float('nan'))) / 1e9,
-          'gb': float(cost.get('bytes accessed', float('nan'))) / 1e9,
-          'temp_gb': getattr(mem, 'temp_size_in_bytes', float('nan')) / 1e9}
-
-
 def build_cases(tokens, hidden, top_k, temperature, parents_grid, children_grid, max_gb):
   """Compiles every (E, C, impl, mode) that fits; returns (cases, {(variant, mode): costs}, skipped).
 
@@ -89,7 +79,7 @@ def build_cases(tokens, hidden, top_k, temperature, parents_grid, children_grid,
           compiled = jax.jit(make_lookup_fn(impl, mode, top_k, temperature)).lower(x, g, params).compile()
           run = lambda c=compiled, x=x, g=g, p=params: jax.block_until_ready(c(x, g, p))
           variant = (parents, children, impl)
-          costs[(variant, mode)] = compiled_costs(compiled)
+          costs[(variant, mode)] = benchmark.compiled_costs(compiled)
           cases.append(benchmark.Case(variant, mode, run, costs[(variant, mode)]['gflop'], tokens))
   return cases, costs, skipped
 
