@@ -18,6 +18,9 @@ A sweep is a module in experiments/sweeps/ defining `SWEEP`, a dict:
 Each job runs in `<root>/<name>/<job name>`, the job name made from its values
 (`rte-houlsby-k16-seed13-minilm-lr0.0003`). `run` skips jobs whose workdir has results.json and
 reruns the others: `spartan_jax.main` resumes an interrupted workdir from its last checkpoint.
+While a job runs its workdir holds RUNNING (host and pid), so a second `run` of the same sweep on this
+host skips it; a job that failed leaves FAILED (why), removed when it runs again. A RUNNING left by a
+killed process on this host is taken over; one written by another host is trusted until deleted.
 """
 
 import ast
@@ -30,6 +33,7 @@ import itertools
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -47,6 +51,9 @@ COMMANDS = ('list', 'run', 'status')
 DEFAULT_CONFIG = 'configs/glue.py'
 RESULTS = 'results.json'
 LOG = 'log.txt'
+RUNNING = 'RUNNING'
+FAILED = 'FAILED'
+STATES = ('done', 'running', 'failed', 'partial', 'pending')
 # Short names of config fields in job names; other fields use their last component.
 _ALIASES = {'learning_rate': 'lr', 'batch_size': 'bs', 'num_steps': 'steps', 'weight_decay': 'wd',
             'warmup_ratio': 'warmup'}
@@ -151,10 +158,48 @@ def load_sweep(path_or_name: str) -> dict:
 
 
 def state(job: Job) -> str:
-  """'done' (results.json), 'partial' (a workdir without it: interrupted or failed) or 'pending'."""
+  """One of STATES: 'done' (results.json), 'running' (a live RUNNING), 'failed' (FAILED), 'partial' (a
+  workdir without those: interrupted) or 'pending' (no workdir)."""
   if os.path.exists(os.path.join(job.workdir, RESULTS)):
     return 'done'
+  if _running_owner(job) is not None:
+    return 'running'
+  if os.path.exists(os.path.join(job.workdir, FAILED)):
+    return 'failed'
   return 'partial' if os.path.isdir(job.workdir) else 'pending'
+
+
+def _running_owner(job: Job) -> str | None:
+  """'host pid' of the live process that holds the job's RUNNING; None when there is none or it died."""
+  try:
+    with open(os.path.join(job.workdir, RUNNING)) as f:
+      owner = f.read().strip()
+  except FileNotFoundError:
+    return None
+  host, _, pid = owner.rpartition(' ')
+  if host == socket.gethostname() and pid.isdigit():
+    try:
+      os.kill(int(pid), 0)
+    except ProcessLookupError:
+      return None
+    except PermissionError:
+      pass  # Alive, another user's.
+  return owner
+
+
+def _acquire(job: Job) -> str | None:
+  """Takes the job's RUNNING; returns None, or the owner that holds it."""
+  os.makedirs(job.workdir, exist_ok=True)
+  path = os.path.join(job.workdir, RUNNING)
+  if os.path.exists(path) and _running_owner(job) is None:
+    os.remove(path)  # Left by a killed process.
+  try:
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+  except FileExistsError:
+    return _running_owner(job) or 'a process that just ended'
+  with os.fdopen(fd, 'w') as f:
+    f.write(f'{socket.gethostname()} {os.getpid()}\n')
+  return None
 
 
 def build_config(job: Job, get_config: Callable):
@@ -202,24 +247,40 @@ def run_jobs(jobs: Sequence[Job], runner: Callable[[Job], int] = subprocess_runn
              log: Callable[[str], None] = print) -> list[tuple[Job, str]]:
   """Runs the jobs that are not done, `workers` at a time; returns the failed ones with why.
 
-  A job fails when the runner raises, returns non-zero, or returns 0 without writing results.json.
-  Later jobs run regardless.
+  A job fails when the runner raises, returns non-zero, or returns 0 without writing results.json; it
+  then leaves FAILED with why. Later jobs run regardless. Jobs that another `run` holds are skipped.
   """
   todo = [job for job in jobs if state(job) != 'done']
   log(f'{len(jobs) - len(todo)} of {len(jobs)} jobs done; running {len(todo)} with {workers} worker(s).')
   failures = []
 
-  def one(job):
-    start = time.time()
+  def outcome(job):
     try:
       returncode = runner(job)
     except Exception as e:  # pylint: disable=broad-except
-      return job, f'{type(e).__name__}: {e}', time.time() - start
+      return f'{type(e).__name__}: {e}'
     if returncode:
-      return job, f'exit status {returncode}', time.time() - start
-    if state(job) != 'done':
-      return job, f'exited 0 without {RESULTS}', time.time() - start
-    return job, None, time.time() - start
+      return f'exit status {returncode}'
+    if not os.path.exists(os.path.join(job.workdir, RESULTS)):
+      return f'exited 0 without {RESULTS}'
+    return None
+
+  def one(job):
+    start = time.time()
+    owner = _acquire(job)
+    if owner:
+      return job, f'skipped: running in {owner}', 0.0
+    failed = os.path.join(job.workdir, FAILED)
+    try:
+      if os.path.exists(failed):
+        os.remove(failed)
+      error = outcome(job)
+      if error:
+        with open(failed, 'w') as f:
+          f.write(error + '\n')
+    finally:
+      os.remove(os.path.join(job.workdir, RUNNING))
+    return job, error, time.time() - start
 
   if workers <= 1:
     outcomes = (one(job) for job in todo)
@@ -227,6 +288,9 @@ def run_jobs(jobs: Sequence[Job], runner: Callable[[Job], int] = subprocess_runn
     pool = concurrent.futures.ThreadPoolExecutor(workers)  # Threads that each wait on a process.
     outcomes = (f.result() for f in concurrent.futures.as_completed([pool.submit(one, job) for job in todo]))
   for i, (job, error, seconds) in enumerate(outcomes, 1):
+    if error and error.startswith('skipped'):
+      log(f'[{i}/{len(todo)}] {error}: {job.name}')
+      continue
     log(f"[{i}/{len(todo)}] {'FAILED' if error else 'done'} {job.name} ({seconds:.0f} s)"
         + (f': {error}; log: {os.path.join(job.workdir, LOG)}' if error else ''))
     if error:
@@ -238,7 +302,7 @@ def run_jobs(jobs: Sequence[Job], runner: Callable[[Job], int] = subprocess_runn
 
 def status_counts(jobs: Iterable[Job]) -> dict[str, int]:
   counts = collections.Counter(state(job) for job in jobs)
-  return {s: counts[s] for s in ('done', 'partial', 'pending')}
+  return {s: counts[s] for s in STATES}
 
 
 def _log_tail(job: Job, lines: int = 5) -> str:
@@ -263,8 +327,9 @@ def main(argv):
     counts = status_counts(jobs)
     print(f"{sweep['name']}: {len(jobs)} jobs: " + ', '.join(f'{n} {s}' for s, n in counts.items()))
     for job in jobs:
-      if state(job) == 'partial':
-        print(f'  partial: {job.workdir}')
+      job_state = state(job)
+      if job_state in ('running', 'failed', 'partial'):
+        print(f'  {job_state}: {job.workdir}')
   else:
     if not os.path.exists(jobs[0].config if jobs else DEFAULT_CONFIG):
       raise app.UsageError(f'No {jobs[0].config if jobs else DEFAULT_CONFIG} here: run from the repository root.')

@@ -197,7 +197,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     logging.info('Resumed from step %d.', int(state.step))
   start_step = int(state.step)
 
-  writer = metric_writers.MetricWriter(workdir)
+  writer = metric_writers.MetricWriter(workdir, start_step)
   rng = jax.random.key(config.seed)
   batches = _train_stream(train_data, t.batch_size, config.seed, start_step)
   progress = tqdm.tqdm(total=total_steps, initial=start_step, desc=f'{task.name}/{config.method.name}',

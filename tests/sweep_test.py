@@ -5,6 +5,8 @@ import glob
 import io
 import json
 import os
+import socket
+import subprocess
 import sys
 
 from absl.testing import absltest
@@ -31,6 +33,13 @@ def _finish(job):
   os.makedirs(job.workdir, exist_ok=True)
   with open(os.path.join(job.workdir, sweep_lib.RESULTS), 'w') as f:
     json.dump({'task': 'x'}, f)
+
+
+def _dead_pid():
+  """The pid of a process that has ended."""
+  process = subprocess.Popen([sys.executable, '-c', 'pass'])
+  process.wait()
+  return process.pid
 
 
 class FakeRunner:
@@ -139,10 +148,11 @@ class CommandsTest(parameterized.TestCase):
     jobs = sweep_lib.expand(sweep_lib.load_sweep('fewshot_minilm'), self.root)
     _finish(jobs[0])
     os.makedirs(jobs[1].workdir)
-    self.assertEqual(sweep_lib.status_counts(jobs), {'done': 1, 'partial': 1, 'pending': 28})
+    self.assertEqual(sweep_lib.status_counts(jobs),
+                     {'done': 1, 'running': 0, 'failed': 0, 'partial': 1, 'pending': 28})
     lines = self._main('status')
-    self.assertEqual(lines[0], 'fewshot_minilm: 30 jobs: 1 done, 1 partial, 28 pending')
-    self.assertIn(jobs[1].workdir, lines[1])
+    self.assertEqual(lines[0], 'fewshot_minilm: 30 jobs: 1 done, 0 running, 0 failed, 1 partial, 28 pending')
+    self.assertEqual(lines[1], f'  partial: {jobs[1].workdir}')
 
   @parameterized.parameters(1, 3)
   def test_run_skips_done_and_reruns_partial(self, workers):
@@ -153,7 +163,8 @@ class CommandsTest(parameterized.TestCase):
     failures = sweep_lib.run_jobs(self.jobs, runner, workers=workers, log=lambda _: None)
     self.assertEqual(failures, [])
     self.assertCountEqual(runner.ran, [j.name for j in self.jobs[1:]])
-    self.assertEqual(sweep_lib.status_counts(self.jobs), {'done': len(self.jobs), 'partial': 0, 'pending': 0})
+    self.assertEqual(sweep_lib.status_counts(self.jobs)['done'], len(self.jobs))
+    self.assertFalse(any(os.path.exists(os.path.join(j.workdir, 'RUNNING')) for j in self.jobs))
     again = FakeRunner()
     self.assertEqual(sweep_lib.run_jobs(self.jobs, again, workers=workers, log=lambda _: None), [])
     self.assertEmpty(again.ran)
@@ -172,7 +183,27 @@ class CommandsTest(parameterized.TestCase):
     self.assertEqual(sorted((j.name, e) for j, e in failures),
                      sorted([(jobs[1].name, 'exit status 3'), (jobs[2].name, 'exited 0 without results.json'),
                              (jobs[3].name, 'RuntimeError: boom')]))
-    self.assertEqual(sweep_lib.status_counts(jobs), {'done': 3, 'partial': 2, 'pending': 1})
+    self.assertEqual(sweep_lib.status_counts(jobs),
+                     {'done': 3, 'running': 0, 'failed': 3, 'partial': 0, 'pending': 0})
+    with open(os.path.join(jobs[1].workdir, 'FAILED')) as f:
+      self.assertEqual(f.read(), 'exit status 3\n')
+    # Rerun, now succeeding: FAILED goes.
+    self.assertEqual(sweep_lib.run_jobs(jobs, FakeRunner(), workers=workers, log=lambda _: None), [])
+    self.assertEqual(sweep_lib.status_counts(jobs)['done'], 6)
+    self.assertFalse(any(os.path.exists(os.path.join(j.workdir, 'FAILED')) for j in jobs))
+
+  def test_a_running_job_is_skipped_and_a_dead_lock_taken_over(self):
+    live, dead = self.jobs[:2]
+    for job, pid in ((live, os.getpid()), (dead, _dead_pid())):
+      os.makedirs(job.workdir)
+      with open(os.path.join(job.workdir, 'RUNNING'), 'w') as f:
+        f.write(f'{socket.gethostname()} {pid}\n')
+    self.assertEqual((sweep_lib.state(live), sweep_lib.state(dead)), ('running', 'partial'))
+    runner, logged = FakeRunner(), []
+    self.assertEqual(sweep_lib.run_jobs(self.jobs[:2], runner, log=logged.append), [])
+    self.assertEqual(runner.ran, [dead.name])
+    self.assertIn(f'skipped: running in {socket.gethostname()} {os.getpid()}: {live.name}', logged[1])
+    self.assertEqual((sweep_lib.state(live), sweep_lib.state(dead)), ('running', 'done'))
 
   def test_subprocess_runner_appends_output_to_log(self):
 

@@ -73,6 +73,8 @@ class TrainTest(parameterized.TestCase):
       train.train_and_evaluate(config, resumed)
     self.assertFalse(os.path.exists(os.path.join(resumed, 'results.json')))
     self.assertEqual(train.train_and_evaluate(config, resumed)['test'], results['test'])
+    self.assertEqual(*[[(r['step'], sorted(r)) for r in map(json.loads, open(os.path.join(w, 'metrics.jsonl')))]
+                       for w in (straight, resumed)])
     final = [self._latest_trainable(w) for w in (straight, resumed)]
     self.assertEqual(final[0].keys(), final[1].keys())
     for path in final[0]:
