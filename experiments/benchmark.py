@@ -299,6 +299,14 @@ def machine_line() -> str:
           f'load average {load}')
 
 
+def header(title: str, command: str, start: float, method: str) -> list[str]:
+  """The lines that open a results file: title, command, date, machine and how it was measured."""
+  return [f'# {title}', '', f'`{command}`', '',
+          f'- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} '
+          f'({time.time() - start:.0f} s including compiles)',
+          f'- machine: {machine_line()}', f'- {method}', '']
+
+
 def benchmark(config, variants=DEFAULT_VARIANTS, batch=16, small_batch=1, length=128, repeats=10,
               min_time=0.2, dropout_cost=True, grad_check=True) -> tuple[list[dict], str]:
   """Builds, times and tabulates; returns (rows, markdown table)."""
@@ -336,17 +344,12 @@ def main(argv):
   start = time.time()
   _, table = benchmark(config, f.methods, f.batch, f.small_batch, f.length, f.repeats, f.min_time,
                        f.dropout_cost, f.grad_check)
-  text = '\n'.join([
-      f'# Benchmark: {f.model} shapes, batch {f.batch} × length {f.length}', '',
-      f'`{command}`', '',
-      f'- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} '
-      f'({time.time() - start:.0f} s including compiles)',
-      f'- machine: {machine_line()}',
-      f'- {f.repeats} interleaved rounds; cells are medians, ratios the median (interquartile range) of '
+  text = '\n'.join(header(
+      f'Benchmark: {f.model} shapes, batch {f.batch} × length {f.length}', command, start,
+      f'{f.repeats} interleaved rounds; cells are medians, ratios the median (interquartile range) of '
       f'per-round ratios. Inference × is throughput against {INFER_BASELINE}; train × is step time '
       f'against {TRAIN_BASELINE}; dropout × is step time with dropout over without. {INFER_BASELINE}, '
-      'bitfit and full run the same inference graph: their spread is the noise floor.', '',
-      table, ''])
+      'bitfit and full run the same inference graph: their spread is the noise floor.') + [table, ''])
   print(text)
   if f.out:
     os.makedirs(os.path.dirname(f.out) or '.', exist_ok=True)

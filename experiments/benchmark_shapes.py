@@ -9,7 +9,6 @@ each adapter round by round, as the paper does. Writes <out>.md, <out>.csv and <
 """
 
 import csv
-import datetime
 import io
 import os
 import sys
@@ -90,17 +89,18 @@ CSV_FIELDS = ('batch', 'length', 'variant', 'method', 'trainable', 'infer_ex_s',
 
 
 def to_csv(rows) -> str:
-  """Ratios as their medians."""
+  """Ratios as their medians; blank where the baseline was not measured."""
   out = io.StringIO()
   writer = csv.writer(out, lineterminator='\n')
   writer.writerow(CSV_FIELDS)
   for r in rows:
-    writer.writerow([r[f][0] if f.endswith('_ratio') else r[f] for f in CSV_FIELDS])
+    writer.writerow([(r[f][0] if f in r else '') if f.endswith('_ratio') else r[f] for f in CSV_FIELDS])
   return out.getvalue()
 
 
 def plot(rows, path: str) -> str:
-  """Two panels of grouped bars over shapes: inference throughput × backbone, train-step time × full."""
+  """Two panels of grouped bars over shapes: inference throughput × backbone, train-step time × full
+  (a panel is empty when its baseline was not measured)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -113,6 +113,8 @@ def plot(rows, path: str) -> str:
             ('train_ratio', 'train-step time × full fine-tuning (lower is faster)'))
   for ax, (key, title) in zip(axes, panels):
     for i, variant in enumerate(variants):
+      if any(key not in by_key[(*s, variant)] for s in shapes):
+        continue
       xs = [j + (i - (len(variants) - 1) / 2) * width for j in range(len(shapes))]
       med = [by_key[(*s, variant)][key][0] for s in shapes]
       err = [[m - by_key[(*s, variant)][key][1] for s, m in zip(shapes, med)],
@@ -122,7 +124,11 @@ def plot(rows, path: str) -> str:
     ax.set_xticks(range(len(shapes)), [f'{b}×{l}' for b, l in shapes])
     ax.set(title=title, xlabel='batch × length')
     ax.grid(alpha=.3, axis='y')
-  axes[0].legend(fontsize='small', ncol=2)
+  handles = {}
+  for ax in axes:
+    for handle, label in zip(*ax.get_legend_handles_labels()):
+      handles.setdefault(label, handle)
+  axes[0].legend(handles.values(), handles.keys(), fontsize='small', ncol=2)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
@@ -149,16 +155,12 @@ def main(argv):
   command = 'python -m experiments.benchmark_shapes ' + ' '.join(sys.argv[1:])
   start = time.time()
   rows = measure(benchmark.encoder_config(f.model), shapes, f.methods, f.repeats, f.min_time)
-  text = '\n'.join([
-      f'# Benchmark over shapes: {f.model}', '', f'`{command}`', '',
-      f'- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} '
-      f'({time.time() - start:.0f} s including compiles)',
-      f'- machine: {benchmark.machine_line()}',
-      f'- {f.repeats} interleaved rounds per shape; cells are medians, ratios the median (interquartile '
-      'range) of per-round ratios. Train steps have dropout on; GFLOP and GB (bytes accessed) are XLA\'s '
-      'cost analysis of the compiled step. backbone, bitfit and full run the same inference graph: their '
-      'spread is the noise floor.', '',
-      format_tables(rows), ''])
+  text = '\n'.join(benchmark.header(
+      f'Benchmark over shapes: {f.model}', command, start,
+      f'{f.repeats} interleaved rounds per shape, each sample after an untimed call; cells are medians, '
+      'ratios the median (interquartile range) of per-round ratios. Train steps have dropout on; GFLOP and '
+      'GB (bytes accessed) are XLA\'s cost analysis of the compiled step. backbone, bitfit and full run the '
+      'same inference graph: their spread is the noise floor.') + [format_tables(rows), ''])
   print(text)
   if f.out:
     os.makedirs(os.path.dirname(f.out) or '.', exist_ok=True)

@@ -15,7 +15,6 @@ Writes <out>.md (table and the crossover sentence) and <out>.png (time vs cells,
 """
 
 import collections
-import datetime
 import math
 import os
 import sys
@@ -244,19 +243,14 @@ def main(argv):
   rows, table, sentence = memory_scaling(
       tokens, f.hidden, f.top_k, f.temperature, [int(e) for e in f.parents], [int(c) for c in f.children],
       f.repeats, f.min_time, f.max_gb)
-  text = '\n'.join([
-      f'# Memory lookup scaling: dense vs gather, N={f.batch}×{f.length} tokens, H={f.hidden}, '
-      f'top_k={f.top_k}, temperature {f.temperature}', '',
-      f'`{command}`', '',
-      f'- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} '
-      f'({time.time() - start:.0f} s including compiles)',
-      f'- machine: {benchmark.machine_line()}',
-      f'- {f.repeats} interleaved rounds over all cases, each sample after an untimed call; ms is the '
+  text = '\n'.join(benchmark.header(
+      f'Memory lookup scaling: dense vs gather, N={f.batch}×{f.length} tokens, H={f.hidden}, '
+      f'top_k={f.top_k}, temperature {f.temperature}', command, start,
+      f'{f.repeats} interleaved rounds over all cases, each sample after an untimed call; ms is the '
       'median per call, × dense the median (min–max) of per-round gather/dense ratios. fwd+bwd is the '
       'value and gradient w.r.t. (parent_keys, child_keys, child_values). GFLOP, GB accessed: XLA '
-      f'cost_analysis(); temp GB: memory_analysis(). Skipped: big intermediate > {f.max_gb} GB.', '',
-      f'**{sentence}**', '',
-      table, ''])
+      f'cost_analysis(); temp GB: memory_analysis(). Skipped: big intermediate > {f.max_gb} GB.')
+      + [f'**{sentence}**', '', table, ''])
   print(text)
   if f.out:
     os.makedirs(os.path.dirname(f.out) or '.', exist_ok=True)

@@ -50,6 +50,15 @@ class BenchmarkShapesTest(absltest.TestCase):
     path = benchmark_shapes.plot(rows, os.path.join(self.create_tempdir().full_path, 'shapes.png'))
     self.assertGreater(os.path.getsize(path), 0)
 
+  def test_without_the_baselines(self):
+    rows = benchmark_shapes.measure(TINY, [(1, 4)], ('spartan_dense', 'houlsby'), repeats=1, min_time=0.0,
+                                    log=lambda _: None)
+    self.assertNotIn('train_ratio', rows[0])
+    table = list(csv.reader(io.StringIO(benchmark_shapes.to_csv(rows))))
+    self.assertEqual(table[1][benchmark_shapes.CSV_FIELDS.index('train_ratio')], '')
+    self.assertIn('| 1×4 | spartan_dense |', benchmark_shapes.format_tables(rows))
+    benchmark_shapes.plot(rows, os.path.join(self.create_tempdir().full_path, 'shapes.png'))
+
   def test_versus_on_synthetic_times(self):
     # SPARTAN takes 2 s to infer where houlsby takes 3 (1.5x the throughput), and trains in 1 s against 4.
     times = {('spartan_dense', 'infer'): [2.0, 2.0, 2.0], ('houlsby', 'infer'): [3.0, 3.0, 3.0],
