@@ -29,6 +29,7 @@ _RUNS = flags.DEFINE_string('runs', None, 'A folder; every results.json below it
 _OUT = flags.DEFINE_string('out', None, 'Output path without extension: <out>.md, <out>.csv, <out>_*.png.')
 
 GLUE_AVG = 'GLUE avg'
+REFERENCE = 'spartan'  # Paired differences are this method minus each other one.
 METHOD_ORDER = ('spartan', 'head_only', 'bitfit', 'houlsby', 'pfeiffer', 'lora', 'full')
 # Methods that add no modules: their parameter count is the backbone's (plus the task head).
 NO_MODULES = ('head_only', 'bitfit', 'full')
@@ -191,6 +192,45 @@ def glue_average(rows: Sequence[Mapping]) -> list[dict]:
   return sorted(averages, key=_sort_key)
 
 
+def _is_regression(task: str) -> bool:
+  return task in tasks_lib.TASKS and not tasks_lib.get_task(task).label_names
+
+
+def paired_differences(records: Sequence[Mapping], reference: str = REFERENCE) -> list[dict]:
+  """`reference` − each other method, in points, paired by (protocol, task, seed): the same split.
+
+  One dict per (protocol, method, setting) with 'tasks' {task: (mean, std, n)} and, over the seeds that
+  have every task, 'avg' (mean ± std over seeds of the per-seed mean over tasks) and 'avg_classification'
+  (the same without regression tasks; None unless both kinds are present). Empty when the reference has
+  several settings (which one to pair with would be a guess).
+  """
+  fields = setting_fields(records)
+  scores = {(protocol(r), r['method'], setting(r, fields), r['task'], r['seed']): 100 * r['test_score']
+            for r in records}
+  reference_settings = {(p, label) for p, m, label, _, _ in scores if m == reference}
+  if len(reference_settings) != len({p for p, _ in reference_settings}):
+    return []
+  ref = {(p, t, seed): v for (p, m, _, t, seed), v in scores.items() if m == reference}
+  diffs = collections.defaultdict(dict)  # (protocol, method, setting) -> {(task, seed): difference}
+  for (p, m, label, t, seed), v in scores.items():
+    if m != reference and (p, t, seed) in ref:
+      diffs[(p, m, label)][(t, seed)] = ref[(p, t, seed)] - v
+  rows = []
+  for (proto, method, label), d in diffs.items():
+    order = list(tasks_lib.GLUE_TASKS) + sorted(tasks_lib.TASKS)
+    tasks = sorted({t for t, _ in d}, key=lambda t: (order.index(t) if t in order else len(order), t))
+    seeds = sorted({seed for _, seed in d if all((t, seed) in d for t in tasks)})
+    per_task = {t: mean_std([v for (task, _), v in d.items() if task == t]) + (sum(task == t for task, _ in d),)
+                for t in tasks}
+    classification = [t for t in tasks if not _is_regression(t)]
+    average = lambda ts: mean_std([np.mean([d[(t, seed)] for t in ts]) for seed in seeds]) if seeds else None
+    rows.append({'protocol': proto, 'method': method, 'setting': label, 'tasks': per_task,
+                 'avg': average(tasks) if len(tasks) > 1 else None,
+                 'avg_classification': average(classification) if 1 < len(classification) < len(tasks) else None,
+                 'seeds': seeds})
+  return sorted(rows, key=lambda r: _sort_key({**r, 'task': ''}))
+
+
 def budget(records: Sequence[Mapping]) -> dict[str, dict[str, list]]:
   """{protocol: {what: sorted distinct values}}: the training budget read from the runs' configs."""
   values = collections.defaultdict(lambda: collections.defaultdict(set))
@@ -247,6 +287,23 @@ def to_markdown(rows: Sequence[Mapping], averages: Sequence[Mapping], records: S
         cells.append('' if r is None else _pm(r['score']) + ('' if t == GLUE_AVG else f" (n={r['n']})")
                      + ('' if t != GLUE_AVG or r['complete'] else f" ({', '.join(r['tasks'])} only)"))
       lines.append(f'| {method} |' + (f' {label} |' if has_settings else '') + ''.join(f' {c} |' for c in cells))
+  paired = paired_differences(records)
+  for proto in sorted({r['protocol'] for r in paired}, key=protocol_key):
+    proto_rows = [r for r in paired if r['protocol'] == proto]
+    tasks = list(dict.fromkeys(t for r in proto_rows for t in r['tasks']))
+    extra = [('avg', 'avg'), ('avg_classification', 'avg w/o regression')]
+    extra = [(key, name) for key, name in extra if any(r[key] for r in proto_rows)]
+    lines += ['', f'## {proto}: {REFERENCE} − method, paired by seed (points), mean ± sample std over seeds', '',
+              'Each difference compares two runs on the same split. avg: the per-seed mean over tasks, then mean '
+              '± std over the seeds that have every task.', '',
+              '| method |' + (' setting |' if has_settings else '') + ''.join(f' {t} |' for t in tasks)
+              + ''.join(f' {name} |' for _, name in extra),
+              '|---|' + ('---|' if has_settings else '') + '---:|' * (len(tasks) + len(extra))]
+    for r in proto_rows:
+      cells = [f"{_pm(r['tasks'][t][:2])} (n={r['tasks'][t][2]})" if t in r['tasks'] else '' for t in tasks]
+      cells += [_pm(r[key]) if r[key] else '' for key, _ in extra]
+      lines.append(f"| {r['method']} |" + (f" {r['setting']} |" if has_settings else '')
+                   + ''.join(f' {c} |' for c in cells))
   lines += ['', '## All rows', '',
             'Scores and metrics in %, mean ± sample std (ddof=1) over seeds; GLUE avg = mean over tasks of the '
             'per-task means (no std). Train s = mean training wall time per run (evaluation excluded). '

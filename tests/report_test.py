@@ -129,6 +129,39 @@ class AggregateTest(parameterized.TestCase):
     np.testing.assert_allclose(r['pct_backbone'], 5.0)
     self.assertIsNone(row(report.summarize(records_two_tasks()), 'sst2', 'spartan')['pct_backbone'])
 
+  def test_paired_differences(self):
+    stsb = {'spartan': [.10, .20, .30], 'houlsby': [.40, .40, .40]}
+    records = records_two_tasks() + [record('stsb', m, seed, v) for m, values in stsb.items()
+                                     for seed, v in zip((13, 21, 42), values)]
+    records.append(record('sst2', 'head_only', 13, .60))  # One seed, one task: no average.
+    rows = report.paired_differences(records)
+    self.assertEqual([(r['method'], r['protocol']) for r in rows], [('head_only', 'k=16'), ('houlsby', 'k=16')])
+    houlsby, head_only = rows[1], rows[0]
+    diff = {t: 100 * (np.asarray(SCORES[(t, 'spartan')]) - SCORES[(t, 'houlsby')]) for t in ('sst2', 'rte')}
+    diff['stsb'] = 100 * (np.asarray(stsb['spartan']) - stsb['houlsby'])
+    for task, d in diff.items():
+      mean, std, n = houlsby['tasks'][task]
+      self.assertAlmostEqual(mean, d.mean(), places=6)
+      self.assertAlmostEqual(std, d.std(ddof=1), places=6)
+      self.assertEqual(n, 3)
+    per_seed = np.mean([diff['sst2'], diff['rte'], diff['stsb']], axis=0)
+    np.testing.assert_allclose(houlsby['avg'], (per_seed.mean(), per_seed.std(ddof=1)), atol=1e-6)
+    per_seed = np.mean([diff['sst2'], diff['rte']], axis=0)  # STS-B is regression.
+    np.testing.assert_allclose(houlsby['avg_classification'], (per_seed.mean(), per_seed.std(ddof=1)), atol=1e-6)
+    self.assertEqual(list(head_only['tasks']), ['sst2'])
+    mean, std, n = head_only['tasks']['sst2']
+    self.assertAlmostEqual(mean, 20.0, places=6)
+    self.assertEqual((std, n), (None, 1))
+    self.assertIsNone(head_only['avg'])
+    self.assertEqual(head_only['seeds'], [13])
+    markdown = report.to_markdown(report.summarize(records), [], records, 'cmd')
+    self.assertIn('## k=16: spartan − method, paired by seed', markdown)
+    self.assertIn(f"| houlsby | {diff['sst2'].mean():.1f} ± {diff['sst2'].std(ddof=1):.1f} (n=3) |", markdown)
+
+  def test_no_pairs_when_the_reference_has_several_settings(self):
+    records = records_two_tasks() + [record('sst2', 'spartan', 13, .5, lr=3e-4)]
+    self.assertEqual(report.paired_differences(records), [])
+
   def test_budget(self):
     b = report.budget(records_two_tasks() + records_two_tasks(k=0))
     self.assertEqual(b['k=16']['steps'], [200])
