@@ -318,6 +318,12 @@ def benchmark(config, variants=DEFAULT_VARIANTS, batch=16, small_batch=1, length
   return rows, format_table(rows, batch, small_batch, length)
 
 
+def define_timing_flags(repeats: int):
+  """--repeats and --min_time, shared by the benchmark scripts."""
+  flags.DEFINE_integer('repeats', repeats, 'Interleaved rounds; times are medians over rounds.')
+  flags.DEFINE_float('min_time', 0.2, 'Each timed sample loops a case for at least this many seconds.')
+
+
 def define_flags():
   """Defined only when run as a script: importing this module (tests) must not clash with the
   flags of other experiments modules, e.g. report.py's --out."""
@@ -325,8 +331,7 @@ def define_flags():
   flags.DEFINE_integer('batch', 16, 'Train and inference batch size.')
   flags.DEFINE_integer('small_batch', 1, 'Second inference batch size (latency-bound); 0: none.')
   flags.DEFINE_integer('length', 128, 'Sequence length.')
-  flags.DEFINE_integer('repeats', 10, 'Interleaved rounds; cells are medians over rounds.')
-  flags.DEFINE_float('min_time', 0.2, 'Each timed sample loops a case for at least this many seconds.')
+  define_timing_flags(repeats=10)
   flags.DEFINE_list('methods', list(DEFAULT_VARIANTS), f'Rows, from {list(VARIANTS)}.')
   flags.DEFINE_bool('dropout_cost', True, 'Also time the train step with the dropout rates at 0.')
   flags.DEFINE_bool('grad_check', True, 'Compile a trainable-only-gradient step and report its GFLOP.')

@@ -140,8 +140,7 @@ def define_flags():
   flags.DEFINE_enum('model', 'minilm', ['minilm', 'roberta-base'], 'Encoder shapes.')
   flags.DEFINE_list('shapes', list(DEFAULT_SHAPES), 'BATCHxLENGTH shapes.')
   flags.DEFINE_list('methods', list(DEFAULT_VARIANTS), f'Rows, from {list(benchmark.VARIANTS)}.')
-  flags.DEFINE_integer('repeats', 3, 'Interleaved rounds per shape; cells are medians over rounds.')
-  flags.DEFINE_float('min_time', 0.2, 'Each timed sample loops a case for at least this many seconds.')
+  benchmark.define_timing_flags(repeats=3)  # Per shape.
   flags.DEFINE_string('out', '', 'Output path without extension: <out>.md, <out>.csv, <out>.png.')
 
 

@@ -228,8 +228,7 @@ def define_flags():
   flags.DEFINE_float('temperature', 1.6, 'Child softmax temperature.')
   flags.DEFINE_list('parents', ['16', '64', '256', '1024'], 'E grid.')
   flags.DEFINE_list('children', ['3', '16', '64', '128'], 'C grid (children per parent).')
-  flags.DEFINE_integer('repeats', 5, 'Interleaved rounds; times are medians over rounds.')
-  flags.DEFINE_float('min_time', 0.2, 'Each timed sample loops a case for at least this many seconds.')
+  benchmark.define_timing_flags(repeats=5)
   flags.DEFINE_float('max_gb', 4.0, "Skip an impl whose big intermediate would exceed this many GB.")
   flags.DEFINE_string('out', '', 'Writes <out>.md and <out>.png.')
 
