@@ -43,7 +43,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       max_length=128,
       buckets=(32, 64, 128),
   )
-  config.model = dict(checkpoint=arg['model'], dtype='float32')
+  # pooling: auto (the checkpoint's own: mean for all-MiniLM-L6-v2; else BERT cls_pooler, RoBERTa cls),
+  # cls_pooler (BertForSequenceClassification), cls (RobertaClassificationHead), mean (over real tokens).
+  config.model = dict(checkpoint=arg['model'], dtype='float32', pooling='auto')
   config.method = dict(
       name=arg['method'],
       memory=dict(num_parents=16, memory_size=48, top_k=8, temperature=1.6, impl='dense', layers='all',

@@ -171,7 +171,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   replicated, data_sharding = sharding.replicated(mesh), sharding.batch_sharding(mesh)
   shard = functools.partial(sharding.shard_batch, sharding=data_sharding)
   model, params = model_lib.from_pretrained(checkpoint_dir, config.method.name, task.num_labels,
-                                            seed=config.seed, dtype=dtype, **specs)
+                                            seed=config.seed, dtype=dtype, pooling=config.model.pooling, **specs)
   labels = partition.param_labels(params, peft.trainable_rules(config.method.name, specs['memory']))
   counts = partition.count_params(params, labels)
   t = config.train
@@ -191,7 +191,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   # Resume from the workdir's latest checkpoint, if any.
   manager = checkpoint.create_manager(os.path.join(workdir, 'checkpoints'), t.keep_checkpoints)
   meta = {'task': task.name, 'checkpoint': config.model.checkpoint, 'method': config.method.to_dict(),
-          'num_labels': task.num_labels}
+          'num_labels': task.num_labels, 'pooling': model.pooling}
   if manager.latest_step() is not None:
     state, _ = checkpoint.restore(manager, manager.latest_step(), state, labels)
     logging.info('Resumed from step %d.', int(state.step))
@@ -241,6 +241,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                       jax.device_get(partition.trainable_subtree(best.params, labels)), meta)
   results = {
       'task': task.name, 'method': config.method.name, 'protocol': config.data.protocol, 'seed': config.seed,
+      'pooling': model.pooling,
       'test': test, 'test_score': metrics_lib.task_score(task, test),
       'best_step': int(best_step), 'total_steps': total_steps,
       'best_dev_score': manager.metrics(best_step)['dev_score_raw'] if dev_data is not None else None,

@@ -1,5 +1,9 @@
 """Encoder numerics against Hugging Face PyTorch (golden files from make_golden.py)."""
 
+import json
+import os
+from unittest import mock
+
 from absl.testing import absltest
 from absl.testing import parameterized
 import chex
@@ -23,13 +27,14 @@ class HuggingFaceParityTest(parameterized.TestCase):
     hf_config, golden, state = helpers.load_golden(name)
     path = helpers.write_checkpoint(self.create_tempdir().full_path, hf_config, state)
     model, params = model_lib.from_pretrained(path, 'head_only', num_labels=golden['logits'].shape[-1])
+    self.assertEqual(model.pooling, {'bert': 'cls_pooler', 'roberta': 'cls'}[name])  # 'auto': the HF head.
     out = model.apply({'params': params}, golden['input_ids'], golden['attention_mask'], golden['token_type_ids'])
     np.testing.assert_allclose(out['last_hidden_state'], golden['last_hidden_state'], atol=1e-4, rtol=0)
     np.testing.assert_allclose(out['logits'], golden['logits'], atol=1e-4, rtol=0)
 
   def test_minilm_checkpoint_matches_pytorch(self):
     _, golden, head_state = helpers.load_golden('minilm')
-    model, params = model_lib.from_pretrained('minilm', 'head_only', num_labels=2)
+    model, params = model_lib.from_pretrained('minilm', 'head_only', num_labels=2, pooling='cls_pooler')
     head = traverse_util.unflatten_dict(pretrained.convert_state_dict(head_state), sep='/')
     params = partition.merge_trainable(params, head)
     out = model.apply({'params': params}, golden['input_ids'], golden['attention_mask'], golden['token_type_ids'])
@@ -39,12 +44,71 @@ class HuggingFaceParityTest(parameterized.TestCase):
     np.testing.assert_allclose(out['logits'], golden['logits'], atol=1e-4, rtol=0)
 
 
+class PoolingTest(parameterized.TestCase):
+
+  def _logits_and_hidden(self, pooling, config=helpers.TINY_BERT):
+    model, params = helpers.tiny_model('spartan', config, num_labels=3, pooling=pooling)
+    ids, mask, types = helpers.random_batch(0, batch=4, length=9, config=config)
+    out = model.apply({'params': params}, ids, mask, types)
+    return params['head'], np.asarray(out['last_hidden_state'], np.float64), mask, np.asarray(out['logits'])
+
+  def test_mean_is_a_masked_mean_of_real_tokens(self):
+    head, hidden, mask, logits = self._logits_and_hidden('mean')
+    self.assertEqual(set(head), {'classifier'})
+    pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+    expected = pooled @ head['classifier']['kernel'] + head['classifier']['bias']
+    np.testing.assert_allclose(logits, expected, atol=1e-5, rtol=0)
+
+  def test_cls_is_robertas_head_on_the_first_token(self):
+    head, hidden, _, logits = self._logits_and_hidden('cls')
+    x = np.tanh(hidden[:, 0] @ head['dense']['kernel'] + head['dense']['bias'])
+    np.testing.assert_allclose(logits, x @ head['out_proj']['kernel'] + head['out_proj']['bias'], atol=1e-5)
+
+  def test_cls_pooler_is_berts_pooler_and_classifier(self):
+    head, hidden, _, logits = self._logits_and_hidden('cls_pooler')
+    x = np.tanh(hidden[:, 0] @ head['pooler']['kernel'] + head['pooler']['bias'])
+    np.testing.assert_allclose(logits, x @ head['classifier']['kernel'] + head['classifier']['bias'], atol=1e-5)
+
+  @parameterized.parameters(('bert', 'cls_pooler'), ('roberta', 'cls'))
+  def test_auto_without_checkpoint_is_the_architectures_head(self, model_type, expected):
+    self.assertEqual(model_lib.resolve_pooling('auto', model_type), expected)
+
+  def test_auto_follows_a_sentence_transformers_checkpoint(self):
+    self.assertEqual(model_lib.resolve_pooling('auto', 'bert', pretrained.resolve_checkpoint('minilm')), 'mean')
+    self.assertEqual(model_lib.resolve_pooling('cls', 'bert', pretrained.resolve_checkpoint('minilm')), 'cls')
+
+  @parameterized.parameters((dict(pooling_mode_cls_token=True), 'cls'),
+                            (dict(pooling_mode_mean_tokens=True, pooling_mode_cls_token=False), 'mean'))
+  def test_sentence_transformers_modes(self, modes, expected):
+    path = self.create_tempfile('ckpt/1_Pooling/config.json', content=json.dumps(modes)).full_path
+    checkpoint_dir = os.path.dirname(os.path.dirname(path))
+    self.assertEqual(model_lib.resolve_pooling('auto', 'bert', checkpoint_dir), expected)
+
+  def test_unsupported_sentence_transformers_mode_names_the_file(self):
+    path = self.create_tempfile('ckpt/1_Pooling/config.json',
+                                content=json.dumps({'pooling_mode_max_tokens': True})).full_path
+    with self.assertRaisesRegex(ValueError, r'1_Pooling/config\.json.*pooling_mode_max_tokens'):
+      model_lib.resolve_pooling('auto', 'bert', os.path.dirname(os.path.dirname(path)))
+
+  def test_unknown_pooling_fails_before_loading(self):
+    with mock.patch.object(pretrained, 'resolve_checkpoint', side_effect=AssertionError('too late')):
+      with self.assertRaisesRegex(ValueError, 'pooling=.max.'):
+        model_lib.from_pretrained('org/any', 'spartan', num_labels=2, pooling='max')
+
+  def test_pretrained_pooler_is_dropped_by_mean_pooling(self):
+    hf_config, _, state = helpers.load_golden('bert')
+    path = helpers.write_checkpoint(self.create_tempdir().full_path, hf_config, state)
+    model, params = model_lib.from_pretrained(path, 'head_only', num_labels=3, pooling='mean')
+    self.assertEqual(model.pooling, 'mean')
+    self.assertEqual(set(params['head']), {'classifier'})
+
+
 class EncoderTest(parameterized.TestCase):
 
   @parameterized.product(config=[helpers.TINY_BERT, helpers.TINY_ROBERTA],
-                         method=['spartan', 'houlsby', 'pfeiffer', 'lora', 'full'])
-  def test_padding_does_not_change_real_tokens(self, config, method):
-    model, params = helpers.tiny_model(method, config)
+                         method=['spartan', 'houlsby', 'pfeiffer', 'lora', 'full'], pooling=['auto', 'mean'])
+  def test_padding_does_not_change_real_tokens(self, config, method, pooling):
+    model, params = helpers.tiny_model(method, config, pooling=pooling)
     ids, mask, types = helpers.random_batch(0, batch=3, length=9, config=config)
     pad = lambda a, v: np.pad(a, ((0, 0), (0, 7)), constant_values=v)
     short = model.apply({'params': params}, ids, mask, types)

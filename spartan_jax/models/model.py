@@ -1,4 +1,4 @@
-"""Encoder + task head, the method table, and `from_pretrained`."""
+"""Encoder + task head (pooling), the method table, and `from_pretrained`."""
 
 import dataclasses
 from typing import Any
@@ -13,6 +13,8 @@ from spartan_jax.models import peft
 from spartan_jax.models import pretrained as pretrained_lib
 
 Dtype = Any
+# 'auto': the checkpoint's sentence-transformers pooling if it has one, else the architecture's HF head.
+POOLINGS = ('auto', 'cls_pooler', 'cls', 'mean')
 
 
 class BertHead(nn.Module):
@@ -44,6 +46,21 @@ class RobertaHead(nn.Module):
     return nn.Dense(self.num_labels, dtype=self.dtype, kernel_init=init, name='out_proj')(x)
 
 
+class MeanHead(nn.Module):
+  """Masked mean of the real tokens (sentence-transformers' mean pooling) → classifier."""
+  num_labels: int
+  dropout_rate: float
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, hidden, attention_mask, deterministic):
+    mask = attention_mask[..., None].astype(jnp.float32)
+    pooled = jnp.sum(hidden.astype(jnp.float32) * mask, axis=1) / jnp.maximum(jnp.sum(mask, axis=1), 1.0)
+    pooled = nn.Dropout(self.dropout_rate)(pooled.astype(self.dtype), deterministic=deterministic)
+    init = nn.initializers.normal(0.02)
+    return nn.Dense(self.num_labels, dtype=self.dtype, kernel_init=init, name='classifier')(pooled)
+
+
 class SequenceClassifier(nn.Module):
   """A BERT/RoBERTa classifier (num_labels=1: regression) with the method's hooks.
 
@@ -53,6 +70,7 @@ class SequenceClassifier(nn.Module):
   """
   config: bert.EncoderConfig
   num_labels: int
+  pooling: str = 'cls_pooler'  # One of POOLINGS but 'auto': build_model resolves it.
   memory: peft.MemorySpec | None = None
   adapter: peft.AdapterSpec | None = None
   lora: peft.LoRASpec | None = None
@@ -63,9 +81,12 @@ class SequenceClassifier(nn.Module):
     hidden, parent_weights = bert.Encoder(
         self.config, self.memory, self.adapter, self.lora, self.dtype, name='encoder')(
             input_ids, attention_mask, token_type_ids, deterministic)
-    head_cls = BertHead if self.config.model_type == 'bert' else RobertaHead
-    logits = head_cls(self.num_labels, self.config.hidden_dropout_prob, self.dtype, name='head')(
-        hidden, deterministic)
+    dropout = self.config.hidden_dropout_prob
+    if self.pooling == 'mean':
+      logits = MeanHead(self.num_labels, dropout, self.dtype, name='head')(hidden, attention_mask, deterministic)
+    else:
+      head_cls = {'cls_pooler': BertHead, 'cls': RobertaHead}[self.pooling]
+      logits = head_cls(self.num_labels, dropout, self.dtype, name='head')(hidden, deterministic)
     return {
         'logits': logits.astype(jnp.float32),
         'last_hidden_state': hidden,
@@ -89,11 +110,23 @@ def method_specs(method: str, memory: peft.MemorySpec | None = None, adapter: pe
   return specs
 
 
+def resolve_pooling(pooling: str, model_type: str, checkpoint_dir: str | None = None) -> str:
+  """`pooling`, with 'auto' made concrete: the checkpoint's own pooling, else the architecture's HF head."""
+  if pooling not in POOLINGS:
+    raise ValueError(f'pooling={pooling!r}: choose one of {POOLINGS}.')
+  if pooling != 'auto':
+    return pooling
+  trained_with = checkpoint_dir and pretrained_lib.sentence_transformers_pooling(checkpoint_dir)
+  return trained_with or ('cls_pooler' if model_type == 'bert' else 'cls')
+
+
 def build_model(config: bert.EncoderConfig, method: str, num_labels: int, dtype: Dtype = jnp.float32,
-                **specs) -> SequenceClassifier:
+                pooling: str = 'auto', **specs) -> SequenceClassifier:
+  """The classifier; pooling 'auto' here means the architecture's HF head (no checkpoint to ask)."""
   if num_labels < 1:
     raise ValueError(f'num_labels={num_labels} must be >= 1 (1 means regression).')
-  return SequenceClassifier(config, num_labels, dtype=dtype, **method_specs(method, **specs))
+  return SequenceClassifier(config, num_labels, resolve_pooling(pooling, config.model_type), dtype=dtype,
+                            **method_specs(method, **specs))
 
 
 def init_params(model: SequenceClassifier, rng: jax.Array, seq_len: int = 8) -> dict:
@@ -102,7 +135,8 @@ def init_params(model: SequenceClassifier, rng: jax.Array, seq_len: int = 8) -> 
 
 
 def from_pretrained(name_or_path: str, method: str = 'spartan', num_labels: int = 2, *, seed: int = 0,
-                    dtype: Dtype = jnp.float32, **specs) -> tuple[SequenceClassifier, dict]:
+                    dtype: Dtype = jnp.float32, pooling: str = 'auto',
+                    **specs) -> tuple[SequenceClassifier, dict]:
   """Loads a Hugging Face BERT/RoBERTa checkpoint and adds `method`'s fresh parameters and head.
 
   Args:
@@ -111,14 +145,20 @@ def from_pretrained(name_or_path: str, method: str = 'spartan', num_labels: int 
     num_labels: classes, or 1 for regression.
     seed: seeds the memory, adapter, LoRA and head initialisation.
     dtype: computation dtype (jnp.bfloat16 for mixed precision); params stay float32.
+    pooling: one of POOLINGS; 'auto' follows a sentence-transformers checkpoint's `1_Pooling/config.json`
+      (all-MiniLM-L6-v2: mean) and otherwise the architecture's HF head (BERT: cls_pooler; RoBERTa: cls).
     **specs: optional `memory=MemorySpec(...)`, `adapter=AdapterSpec(...)`, `lora=LoRASpec(...)`.
 
   Returns:
     (model, params).
   """
-  model_specs = method_specs(method, **specs)  # Fails on a bad method before any download.
+  model_specs = method_specs(method, **specs)  # Fails on a bad method or pooling before any download.
+  if pooling not in POOLINGS:
+    raise ValueError(f'pooling={pooling!r}: choose one of {POOLINGS}.')
   checkpoint_dir = pretrained_lib.resolve_checkpoint(name_or_path)
-  model = build_model(bert.load_encoder_config(checkpoint_dir), method, num_labels, dtype, **model_specs)
+  config = bert.load_encoder_config(checkpoint_dir)
+  pooling = resolve_pooling(pooling, config.model_type, checkpoint_dir)
+  model = build_model(config, method, num_labels, dtype, pooling, **model_specs)
   params = init_params(model, jax.random.key(seed))
   state = pretrained_lib.convert_state_dict(pretrained_lib.read_safetensors(checkpoint_dir))
   return model, pretrained_lib.merge_pretrained(params, state)

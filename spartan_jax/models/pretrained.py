@@ -6,6 +6,7 @@ huggingface_hub), or the alias `minilm` for the all-MiniLM-L6-v2 BERT that the
 """
 
 import glob
+import json
 import logging
 import os
 import re
@@ -56,6 +57,20 @@ def resolve_checkpoint(name_or_path: str) -> str:
     raise FileNotFoundError(f'Checkpoint {name_or_path!r} ({path}) has no *.safetensors file; convert it '
                             'with transformers: model.save_pretrained(dir, safe_serialization=True).')
   return path
+
+
+def sentence_transformers_pooling(checkpoint_dir: str) -> str | None:
+  """'mean' or 'cls' from a sentence-transformers `1_Pooling/config.json`; None when there is none."""
+  path = os.path.join(checkpoint_dir, '1_Pooling', 'config.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    modes = {k for k, v in json.load(f).items() if k.startswith('pooling_mode_') and v is True}
+  supported = {'pooling_mode_mean_tokens': 'mean', 'pooling_mode_cls_token': 'cls'}
+  if len(modes) != 1 or not modes <= supported.keys():
+    raise ValueError(f'{path} asks for pooling {sorted(modes)}; supported: one of {sorted(supported)}. '
+                     "Set the pooling explicitly (config.model.pooling / from_pretrained(pooling=...)).")
+  return supported[modes.pop()]
 
 
 def read_safetensors(checkpoint_dir: str) -> dict[str, np.ndarray]:

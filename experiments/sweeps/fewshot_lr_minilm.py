@@ -1,0 +1,32 @@
+r"""LM-BFF 16-shot, five GLUE tasks, every method, MiniLM with its own (mean) pooling, a learning-rate grid.
+
+  python -m experiments.sweep --sweep=experiments/sweeps/fewshot_lr_minilm.py --root=experiments/runs run --workers=2
+  python -m experiments.report --runs=experiments/runs/fewshot_lr_minilm --out=experiments/results/fewshot_lr_minilm \
+      --select_on_dev=train.learning_rate
+
+The rerun of fewshot_all_minilm.py after pooling began to follow the checkpoint (`model.pooling=auto`: mean
+pooling for all-MiniLM-L6-v2). Same budget: 60 steps x batch 16, eval on the k-shot dev set every 10 steps,
+best dev checkpoint, test = the GLUE dev set. Learning rates: parameter-efficient methods {3e-4, 1e-3, 3e-3},
+full fine-tuning {1e-5, 3e-5, 1e-4}; the report picks per (task, method, seed) the lr with the best dev score
+(LM-BFF's protocol). Jobs are ordered so that partial results are useful: first each seed at the default lr
+(1e-3; full 3e-5), then the other lrs seed by seed. 315 runs; about 40 s of both CPU cores per run here
+(compilations shared through the sweep's cache), so about 3.5 hours with 2 workers.
+"""
+
+_TASKS = ['sst2', 'rte', 'mrpc', 'cola', 'stsb']
+_PEFT = ['spartan', 'houlsby', 'pfeiffer', 'lora', 'bitfit', 'head_only']
+_SEEDS = [13, 21, 42]  # Three of LM-BFF's five split seeds.
+
+
+def _grids(seed, peft_lrs, full_lrs):
+  common = dict(k=16, seed=seed, model='minilm')
+  return [dict(task=_TASKS, method=_PEFT, **common, **{'train.learning_rate': peft_lrs}),
+          dict(task=_TASKS, method='full', **common, **{'train.learning_rate': full_lrs})]
+
+
+SWEEP = dict(
+    name='fewshot_lr_minilm',
+    overrides=['--config.data.glue_dir=../shared/data/glue'],
+    grid=([g for seed in _SEEDS for g in _grids(seed, [1e-3], [3e-5])]
+          + [g for seed in _SEEDS for g in _grids(seed, [3e-4, 3e-3], [1e-5, 1e-4])]),
+)
