@@ -7,6 +7,10 @@ A row is a (task, protocol, method, setting) group: `setting` names the config f
 runs of one (task, protocol, method) other than the seed (a learning-rate grid, another model). Scores are
 the test score (the task's metrics averaged over its eval splits) in percent, mean ± sample std (ddof=1)
 over the group's runs. The GLUE average of a method is the mean over GLUE tasks of its per-task means.
+
+`--select_on_dev=train.learning_rate` keeps, per (task, protocol, method, seed and every other setting), only
+the run with the best dev score over that field's values (LM-BFF's protocol; the test score is never looked
+at), and reports which value won.
 """
 
 import collections
@@ -27,6 +31,9 @@ from spartan_jax.data import tasks as tasks_lib
 
 _RUNS = flags.DEFINE_string('runs', None, 'A folder; every results.json below it is read.')
 _OUT = flags.DEFINE_string('out', None, 'Output path without extension: <out>.md, <out>.csv, <out>_*.png.')
+_SELECT_ON_DEV = flags.DEFINE_string(
+    'select_on_dev', None, 'A config field (e.g. train.learning_rate): per run group, keep the value whose run '
+    'has the best dev score.')
 
 GLUE_AVG = 'GLUE avg'
 REFERENCE = 'spartan'  # Paired differences are this method minus each other one.
@@ -78,14 +85,44 @@ def _base_key(record):
   return record['task'], protocol(record), record['method']
 
 
+def select_on_dev(records: Sequence[Mapping], field: str) -> list[dict]:
+  """Per (task, protocol, method, seed, all other config values), the run with the best dev score over `field`.
+
+  Each kept record gains 'selected': {'field', 'value' (the winner), 'grid' (the values tried)}. Ties go to
+  the earlier value in sorted order. The test score is never read.
+
+  Raises:
+    ValueError: when a run has no dev score (its protocol had no dev split) or lacks `field`.
+  """
+  groups = collections.defaultdict(list)
+  for r in records:
+    flat = _flatten(r['config'])
+    if field not in flat:
+      raise ValueError(f"Cannot select on {field}: {r.get('workdir', r['task'])} has no such config field.")
+    if r.get('best_dev_score') is None:
+      raise ValueError(f"Cannot select on dev: {r.get('workdir', r['task'])} had no dev split.")
+    rest = json.dumps({k: v for k, v in flat.items() if k != field}, sort_keys=True)
+    groups[(_base_key(r), rest)].append((json.loads(flat[field]), r))
+  selected = []
+  for runs in groups.values():
+    runs.sort(key=lambda value_run: value_run[0])
+    value, best = max(runs, key=lambda value_run: value_run[1]['best_dev_score'])  # max keeps the first tie.
+    selected.append(dict(best, selected={'field': field, 'value': value, 'grid': [v for v, _ in runs]}))
+  return selected
+
+
+def _selected_fields(records: Sequence[Mapping]) -> set[str]:
+  return {r['selected']['field'] for r in records if 'selected' in r}
+
+
 def setting_fields(records: Sequence[Mapping]) -> list[str]:
-  """Config fields that differ between runs of one (task, protocol, method), the seed aside."""
+  """Config fields that differ between runs of one (task, protocol, method), the seed and selected fields aside."""
   groups = collections.defaultdict(list)
   for r in records:
     groups[_base_key(r)].append(_flatten(r['config']))
   fields = set()
   for flats in groups.values():
-    for key in set().union(*flats) - _KEY_FIELDS:
+    for key in set().union(*flats) - _KEY_FIELDS - _selected_fields(records):
       if len({flat.get(key) for flat in flats}) > 1:
         fields.add(key)
   return sorted(fields)
@@ -158,6 +195,7 @@ def summarize(records: Sequence[Mapping]) -> list[dict]:
         'total_params': float(np.mean([r['params']['trainable'] + r['params']['frozen'] for r in runs])),
         'pct_backbone': 100 * trainable / backbone if backbone else None,
         'delta_bytes': float(np.mean([r['delta_bytes'] for r in runs])),
+        'selected': [r['selected']['value'] for r in runs if 'selected' in r],
     })
   return sorted(rows, key=_sort_key)
 
@@ -187,7 +225,7 @@ def glue_average(rows: Sequence[Mapping]) -> list[dict]:
         'seeds': [], 'score': (float(np.mean([r['score'][0] for r in task_rows])), None),
         'metrics': {}, 'train_seconds': mean('train_seconds'), 'trainable': mean('trainable'),
         'total_params': mean('total_params'), 'pct_backbone': None if None in pcts else float(np.mean(pcts)),
-        'delta_bytes': mean('delta_bytes'),
+        'delta_bytes': mean('delta_bytes'), 'selected': [],
     })
   return sorted(averages, key=_sort_key)
 
@@ -287,6 +325,21 @@ def to_markdown(rows: Sequence[Mapping], averages: Sequence[Mapping], records: S
         cells.append('' if r is None else _pm(r['score']) + ('' if t == GLUE_AVG else f" (n={r['n']})")
                      + ('' if t != GLUE_AVG or r['complete'] else f" ({', '.join(r['tasks'])} only)"))
       lines.append(f'| {method} |' + (f' {label} |' if has_settings else '') + ''.join(f' {c} |' for c in cells))
+  selected = sorted(_selected_fields(records))
+  for proto in sorted({r['protocol'] for r in rows if r['selected']}, key=protocol_key):
+    proto_rows = [r for r in rows if r['protocol'] == proto and r['selected']]
+    tasks = list(dict.fromkeys(r['task'] for r in proto_rows))
+    grid = sorted({v for r in records if 'selected' in r for v in r['selected']['grid']})
+    lines += ['', f"## {proto}: {', '.join(selected)} chosen on dev, per seed", '',
+              f"Values tried: {', '.join(map(str, grid))}. Each run group kept the value whose run had the best "
+              'dev score; the cell lists the winners in seed order.', '',
+              '| method |' + (' setting |' if has_settings else '') + ''.join(f' {t} |' for t in tasks),
+              '|---|' + ('---|' if has_settings else '') + '---|' * len(tasks)]
+    cell = {(r['method'], r['setting'], r['task']): r for r in proto_rows}
+    for method, label in dict.fromkeys((r['method'], r['setting']) for r in proto_rows):
+      cells = [' '.join(map(str, cell[(method, label, t)]['selected'])) if (method, label, t) in cell else ''
+               for t in tasks]
+      lines.append(f'| {method} |' + (f' {label} |' if has_settings else '') + ''.join(f' {c} |' for c in cells))
   paired = paired_differences(records)
   for proto in sorted({r['protocol'] for r in paired}, key=protocol_key):
     proto_rows = [r for r in paired if r['protocol'] == proto]
@@ -328,7 +381,8 @@ def to_csv(rows: Sequence[Mapping], averages: Sequence[Mapping] = ()) -> str:
   metric_names = list(dict.fromkeys(m for r in all_rows for m in r['metrics']))
   header = (['task', 'protocol', 'method', 'setting', 'n', 'seeds', 'score_mean', 'score_std']
             + [f'{m}_{s}' for m in metric_names for s in ('mean', 'std')]
-            + ['train_seconds_mean', 'trainable_params', 'total_params', 'pct_backbone', 'delta_bytes'])
+            + ['train_seconds_mean', 'trainable_params', 'total_params', 'pct_backbone', 'delta_bytes',
+               'selected_on_dev'])
   fmt = lambda x: '' if x is None else round(x, 4) if isinstance(x, float) else x
   out = io.StringIO()
   writer = csv.writer(out, lineterminator='\n')
@@ -338,7 +392,7 @@ def to_csv(rows: Sequence[Mapping], averages: Sequence[Mapping] = ()) -> str:
     writer.writerow([_task_label(r), r['protocol'], r['method'], r['setting'], r['n'],
                      ' '.join(map(str, r['seeds'] or r.get('tasks', []))), fmt(r['score'][0]), fmt(r['score'][1]),
                      *metrics, fmt(r['train_seconds']), fmt(r['trainable']), fmt(r['total_params']),
-                     fmt(r['pct_backbone']), fmt(r['delta_bytes'])])
+                     fmt(r['pct_backbone']), fmt(r['delta_bytes']), ' '.join(map(str, r['selected']))])
   return out.getvalue()
 
 
@@ -418,10 +472,12 @@ def plot_vs_params(rows: Sequence[Mapping], path: str) -> str | None:
   return _save(plt, fig, axes, path)
 
 
-def write_report(records, unfinished, out: str, command: str) -> list[str]:
+def write_report(records, unfinished, out: str, command: str, select_field: str | None = None) -> list[str]:
   """Writes <out>.md, <out>.csv and the plots; returns the paths written."""
   if not records:
     raise ValueError('No results.json found.')
+  if select_field:
+    records = select_on_dev(records, select_field)
   os.makedirs(os.path.dirname(out) or '.', exist_ok=True)
   rows = summarize(records)
   averages = glue_average(rows)
@@ -441,7 +497,7 @@ def main(argv):
   if not records:
     raise app.UsageError(f'No results.json under {_RUNS.value}.')
   command = shlex.join(['python', '-m', 'experiments.report', *sys.argv[1:]])
-  for path in write_report(records, unfinished, _OUT.value, command):
+  for path in write_report(records, unfinished, _OUT.value, command, _SELECT_ON_DEV.value):
     print(path)
 
 

@@ -170,6 +170,64 @@ class AggregateTest(parameterized.TestCase):
     self.assertEqual(b['full']['steps'], [900])
 
 
+class SelectOnDevTest(parameterized.TestCase):
+
+  def _grid(self, dev_and_test, seeds=(13, 21), task='sst2', method='spartan', **kwargs):
+    """Records over lrs; dev_and_test maps lr -> (dev score, test score)."""
+    records = []
+    for seed in seeds:
+      for lr, (dev, test) in dev_and_test.items():
+        r = record(task, method, seed, test, lr=lr, **kwargs)
+        records.append(dict(r, best_dev_score=dev))
+    return records
+
+  def test_the_dev_best_lr_wins_even_when_another_has_a_better_test_score(self):
+    records = self._grid({1e-3: (0.60, 0.90), 3e-3: (0.70, 0.50), 3e-4: (0.65, 0.95)})
+    selected = report.select_on_dev(records, 'train.learning_rate')
+    self.assertEqual([(r['seed'], r['selected']['value']) for r in selected], [(13, 3e-3), (21, 3e-3)])
+    self.assertEqual(selected[0]['selected']['grid'], [3e-4, 1e-3, 3e-3])
+    [r] = report.summarize(selected)  # One row: the selected field is not a setting.
+    self.assertEqual((r['setting'], r['selected'], r['n']), ('', [3e-3, 3e-3], 2))
+    np.testing.assert_allclose(r['score'][0], 50.0)
+
+  def test_each_seed_chooses_for_itself(self):
+    records = self._grid({1e-3: (0.6, 0.6), 3e-3: (0.7, 0.7)}, seeds=[13])
+    records += self._grid({1e-3: (0.8, 0.8), 3e-3: (0.7, 0.7)}, seeds=[21])
+    [r] = report.summarize(report.select_on_dev(records, 'train.learning_rate'))
+    self.assertEqual(r['selected'], [3e-3, 1e-3])
+
+  def test_ties_go_to_the_smaller_value(self):
+    selected = report.select_on_dev(self._grid({3e-3: (0.7, 0.1), 1e-3: (0.7, 0.2)}), 'train.learning_rate')
+    self.assertEqual({r['selected']['value'] for r in selected}, {1e-3})
+
+  def test_groups_never_mix_tasks_methods_or_other_settings(self):
+    records = (self._grid({1e-3: (0.6, 0.6), 3e-3: (0.7, 0.7)})
+               + self._grid({1e-3: (0.9, 0.9), 3e-3: (0.7, 0.7)}, method='houlsby')
+               + self._grid({1e-3: (0.9, 0.9), 3e-3: (0.7, 0.7)}, checkpoint='roberta-base'))
+    selected = report.select_on_dev(records, 'train.learning_rate')
+    self.assertLen(selected, 6)
+    winners = {(r['method'], r['config']['model']['checkpoint'], r['selected']['value']) for r in selected}
+    self.assertEqual(winners, {('spartan', 'minilm', 3e-3), ('houlsby', 'minilm', 1e-3),
+                               ('spartan', 'roberta-base', 1e-3)})
+
+  def test_no_dev_split_is_an_error(self):
+    records = self._grid({1e-3: (None, 0.6), 3e-3: (0.7, 0.7)})
+    with self.assertRaisesRegex(ValueError, 'no dev split'):
+      report.select_on_dev(records, 'train.learning_rate')
+
+  def test_report_lists_the_winners(self):
+    records = self._grid({1e-3: (0.6, 0.9), 3e-3: (0.7, 0.5)})
+    out = os.path.join(self.create_tempdir().full_path, 'r')
+    report.write_report(records, [], out, 'cmd', select_field='train.learning_rate')
+    with open(f'{out}.md') as f:
+      text = f.read()
+    self.assertIn('## k=16: train.learning_rate chosen on dev, per seed', text)
+    self.assertIn('| spartan | 0.003 0.003 |', text)
+    with open(f'{out}.csv') as f:
+      [row_] = [r for r in csv.DictReader(f) if r['method'] == 'spartan']
+    self.assertEqual(row_['selected_on_dev'], '0.003 0.003')
+
+
 class RenderTest(parameterized.TestCase):
 
   def setUp(self):
