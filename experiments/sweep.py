@@ -15,6 +15,8 @@ A sweep is a module in experiments/sweeps/ defining `SWEEP`, a dict:
              data. Dotted keys (`train.learning_rate`) are config fields, passed as `--config.KEY=V`.
              A scalar is a one-value list. The product is taken in key order; `task` is required.
   config     optional, the config file (default configs/glue.py).
+  seconds_per_job  optional, measured wall seconds per job at `run --workers=2` on the machine it names in
+             its docstring; `list` prints the sweep's estimated hours from it (`status` from the done jobs).
 Each job runs in `<root>/<name>/<job name>`, the job name made from its values
 (`rte-houlsby-k16-seed13-minilm-lr0.0003`). `run` skips jobs whose workdir has results.json and
 reruns the others: `spartan_jax.main` resumes an interrupted workdir from its last checkpoint.
@@ -30,6 +32,7 @@ import concurrent.futures
 import dataclasses
 import importlib.util
 import itertools
+import json
 import os
 import re
 import shlex
@@ -40,6 +43,7 @@ import time
 
 from absl import app
 from absl import flags
+import numpy as np
 
 _SWEEP = flags.DEFINE_string('sweep', None, 'A sweep file (experiments/sweeps/x.py) or its name (x).')
 _ROOT = flags.DEFINE_string('root', 'experiments/runs', 'Workdirs go to <root>/<sweep name>/<job name>.')
@@ -305,6 +309,25 @@ def status_counts(jobs: Iterable[Job]) -> dict[str, int]:
   return {s: counts[s] for s in STATES}
 
 
+def median_seconds(jobs: Iterable[Job]) -> float | None:
+  """The median wall seconds of the done jobs (results.json's seconds.total); None when none is done."""
+  done = []
+  for job in jobs:
+    if state(job) == 'done':
+      with open(os.path.join(job.workdir, RESULTS)) as f:
+        done.append(json.load(f).get('seconds', {}).get('total'))
+  done = [s for s in done if s is not None]
+  return float(np.median(done)) if done else None
+
+
+def estimate(num_jobs: int, seconds_per_job: float | None, workers: int) -> str:
+  """'N jobs x S s / W worker(s): about H h of wall time', or why there is no estimate."""
+  if seconds_per_job is None:
+    return f'{num_jobs} jobs; no estimate (no seconds_per_job in the sweep and no job done).'
+  hours = num_jobs * seconds_per_job / workers / 3600
+  return f'{num_jobs} jobs x {seconds_per_job:.0f} s / {workers} worker(s): about {hours:.1f} h of wall time.'
+
+
 def _log_tail(job: Job, lines: int = 5) -> str:
   try:
     with open(os.path.join(job.workdir, LOG)) as f:
@@ -320,12 +343,16 @@ def main(argv):
   sweep = load_sweep(_SWEEP.value)
   jobs = select(expand(sweep, _ROOT.value), _FILTER.value)
   if command == 'list':
-    for job in jobs:
-      if not (_PENDING.value and state(job) == 'done'):
-        print(job.command())
+    listed = [job for job in jobs if not (_PENDING.value and state(job) == 'done')]
+    seconds = sweep.get('seconds_per_job') or median_seconds(jobs)
+    print(f'# {estimate(len(listed), seconds, _WORKERS.value)}', file=sys.stderr)
+    for job in listed:
+      print(job.command())
   elif command == 'status':
     counts = status_counts(jobs)
     print(f"{sweep['name']}: {len(jobs)} jobs: " + ', '.join(f'{n} {s}' for s, n in counts.items()))
+    seconds = median_seconds(jobs) or sweep.get('seconds_per_job')
+    print('Remaining: ' + estimate(len(jobs) - counts['done'], seconds, _WORKERS.value))
     for job in jobs:
       job_state = state(job)
       if job_state in ('running', 'failed', 'partial'):

@@ -113,7 +113,8 @@ class ExpandTest(parameterized.TestCase):
       self.assertEqual((config.data.protocol, config.data.k, config.model.checkpoint), ('lmbff', 16, 'minilm'))
       self.assertEqual(config.data.glue_dir, '../shared/data/glue')
 
-  @parameterized.parameters(('fewshot_minilm', 2 * 5 * 3), ('fewshot_all_minilm', 5 * 3 * 7))
+  @parameterized.parameters(('fewshot_minilm', 2 * 5 * 3), ('fewshot_all_minilm', 5 * 3 * 7),
+                            ('fewshot_lr_minilm', 5 * 7 * 3 * 3))
   def test_sweep_sizes(self, name, count):
     jobs = sweep_lib.expand(sweep_lib.load_sweep(name))
     self.assertLen(jobs, count)
@@ -152,7 +153,20 @@ class CommandsTest(parameterized.TestCase):
                      {'done': 1, 'running': 0, 'failed': 0, 'partial': 1, 'pending': 28})
     lines = self._main('status')
     self.assertEqual(lines[0], 'fewshot_minilm: 30 jobs: 1 done, 0 running, 0 failed, 1 partial, 28 pending')
-    self.assertEqual(lines[1], f'  partial: {jobs[1].workdir}')
+    self.assertEqual(lines[1], 'Remaining: 29 jobs; no estimate (no seconds_per_job in the sweep and no job done).')
+    self.assertEqual(lines[2], f'  partial: {jobs[1].workdir}')
+
+  def test_estimates_from_the_sweep_then_from_done_jobs(self):
+    jobs = sweep_lib.expand(sweep_lib.load_sweep('fewshot_minilm'), self.root)
+    self.assertIsNone(sweep_lib.median_seconds(jobs))
+    self.assertEqual(sweep_lib.estimate(30, 120.0, 2), '30 jobs x 120 s / 2 worker(s): about 0.5 h of wall time.')
+    for job, seconds in zip(jobs, (100.0, 300.0, 200.0)):
+      os.makedirs(job.workdir)
+      with open(os.path.join(job.workdir, sweep_lib.RESULTS), 'w') as f:
+        json.dump({'seconds': {'total': seconds}}, f)
+    self.assertEqual(sweep_lib.median_seconds(jobs), 200.0)
+    self.assertEqual(self._main('status', workers=2)[1],
+                     'Remaining: 27 jobs x 200 s / 2 worker(s): about 0.8 h of wall time.')
 
   @parameterized.parameters(1, 3)
   def test_run_skips_done_and_reruns_partial(self, workers):
