@@ -26,8 +26,8 @@ from spartan_jax.models import pretrained
 MODELS = ('roberta-base', 'minilm')
 
 
-def param_shapes(config, method: str, num_labels: int = 2) -> dict:
-  model = model_lib.build_model(config, method, num_labels)
+def param_shapes(config, method: str, num_labels: int = 2, pooling: str = 'auto') -> dict:
+  model = model_lib.build_model(config, method, num_labels, pooling=pooling)
   ids = jax.ShapeDtypeStruct((1, 8), jnp.int32)
   return jax.eval_shape(model.init, jax.random.key(0), ids, ids)['params']
 
@@ -36,11 +36,11 @@ def _size(leaves) -> int:
   return sum(int(np.prod(leaf.shape)) for leaf in leaves)
 
 
-def count_rows(config, methods=peft.METHODS, num_labels: int = 2) -> list[dict]:
+def count_rows(config, methods=peft.METHODS, num_labels: int = 2, pooling: str = 'auto') -> list[dict]:
   """One dict per method: trainable, added, backbone counts and trainable float32 bytes."""
   rows = []
   for method in methods:
-    shapes = param_shapes(config, method, num_labels)
+    shapes = param_shapes(config, method, num_labels, pooling)
     labels = partition.param_labels(shapes, peft.trainable_rules(method))
     flat = traverse_util.flatten_dict(shapes, sep='/')
     backbone = [v for p, v in flat.items() if p.startswith('encoder/') and pretrained._is_backbone(p)]  # pylint: disable=protected-access
@@ -73,9 +73,13 @@ def report(models=MODELS, num_labels: int = 2) -> str:
   parts = []
   for name in models:
     config = benchmark.encoder_config(name)
-    rows = count_rows(config, num_labels=num_labels)
+    # The pooling a run would use; only the packaged checkpoint is asked (no download).
+    local = pretrained.resolve_checkpoint(name) if name == pretrained.PACKAGED_MINILM else None
+    pooling = model_lib.resolve_pooling('auto', config.model_type, local)
+    rows = count_rows(config, num_labels=num_labels, pooling=pooling)
     parts += [f'## {name} ({config.num_hidden_layers} layers, H={config.hidden_size}, backbone '
-              f"{rows[0]['backbone']:,} params), num_labels={num_labels}", '', format_table(rows), '']
+              f"{rows[0]['backbone']:,} params), num_labels={num_labels}, {pooling} pooling", '',
+              format_table(rows), '']
   return '\n'.join(parts)
 
 
