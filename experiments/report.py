@@ -20,6 +20,7 @@ import io
 import json
 import math
 import os
+import re
 import shlex
 import sys
 
@@ -29,7 +30,8 @@ import numpy as np
 
 from spartan_jax.data import tasks as tasks_lib
 
-_RUNS = flags.DEFINE_string('runs', None, 'A folder; every results.json below it is read.')
+_RUNS = flags.DEFINE_list('runs', None, 'Folders (comma-separated); every results.json below them is read.')
+_FILTER = flags.DEFINE_string('filter', None, "Only runs whose workdir's name matches this regex (re.search).")
 _OUT = flags.DEFINE_string('out', None, 'Output path without extension: <out>.md, <out>.csv, <out>_*.png.')
 _SELECT_ON_DEV = flags.DEFINE_string(
     'select_on_dev', None, 'A config field (e.g. train.learning_rate): per run group, keep the value whose run '
@@ -47,11 +49,18 @@ _KEY_FIELDS = frozenset({'seed', 'task', 'method.name', 'data.protocol', 'data.k
 # Reading.
 
 
-def load_records(runs_dir: str) -> tuple[list[dict], list[str]]:
-  """(results.json dicts, each with its 'workdir' added; workdirs holding a config.json but no results.json)."""
+def load_records(runs_dir: str, pattern: str | None = None) -> tuple[list[dict], list[str]]:
+  """(results.json dicts, each with its 'workdir' added; workdirs holding a config.json but no results.json).
+
+  With `pattern`, only workdirs whose name matches it (re.search).
+  """
   records, unfinished = [], []
   for dirpath, dirnames, filenames in os.walk(runs_dir):
     dirnames.sort()
+    if pattern and ('results.json' in filenames or 'config.json' in filenames) and not re.search(
+        pattern, os.path.basename(dirpath)):
+      dirnames.clear()
+      continue
     if 'results.json' in filenames:
       with open(os.path.join(dirpath, 'results.json')) as f:
         records.append(dict(json.load(f), workdir=dirpath))
@@ -493,9 +502,13 @@ def write_report(records, unfinished, out: str, command: str, select_field: str 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  records, unfinished = load_records(_RUNS.value)
+  records, unfinished = [], []
+  for runs_dir in _RUNS.value:
+    found, partial = load_records(runs_dir, _FILTER.value)
+    records, unfinished = records + found, unfinished + partial
   if not records:
-    raise app.UsageError(f'No results.json under {_RUNS.value}.')
+    raise app.UsageError(f'No results.json under {_RUNS.value}' + (f' matching {_FILTER.value!r}.' if _FILTER.value
+                                                                    else '.'))
   command = shlex.join(['python', '-m', 'experiments.report', *sys.argv[1:]])
   for path in write_report(records, unfinished, _OUT.value, command, _SELECT_ON_DEV.value):
     print(path)

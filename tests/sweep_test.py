@@ -114,7 +114,7 @@ class ExpandTest(parameterized.TestCase):
       self.assertEqual(config.data.glue_dir, '../shared/data/glue')
 
   @parameterized.parameters(('fewshot_minilm', 2 * 5 * 3), ('fewshot_all_minilm', 5 * 3 * 7),
-                            ('fewshot_lr_minilm', 5 * 7 * 3 * 3))
+                            ('fewshot_lr_minilm', 5 * 7 * 3 * 3), ('fewshot_vs_k_minilm', 2 * 5 * 3 * 2))
   def test_sweep_sizes(self, name, count):
     jobs = sweep_lib.expand(sweep_lib.load_sweep(name))
     self.assertLen(jobs, count)
