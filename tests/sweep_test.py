@@ -110,7 +110,8 @@ class ExpandTest(parameterized.TestCase):
     self.assertLen({j.workdir for j in jobs}, len(jobs))
     for job in jobs:
       config = sweep_lib.build_config(job, GET_CONFIG)
-      self.assertEqual((config.data.protocol, config.data.k, config.model.checkpoint), ('lmbff', 16, 'minilm'))
+      self.assertEqual((config.data.protocol, config.model.checkpoint), ('lmbff', 'minilm'))
+      self.assertIn(config.data.k, (16, 64, 256))
       self.assertEqual(config.data.glue_dir, '../shared/data/glue')
 
   @parameterized.parameters(('fewshot_minilm', 2 * 5 * 3), ('fewshot_all_minilm', 5 * 3 * 7),
