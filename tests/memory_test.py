@@ -95,6 +95,16 @@ class MemoryLookupTest(chex.TestCase):
     np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(weights, ref_weights, rtol=1e-5, atol=1e-6)
 
+  @parameterized.parameters(*memory.IMPLS)
+  def test_matches_numpy_reference_with_many_parents(self, impl):
+    # Above _RANK_MASK_MAX_PARENTS the dense impl masks with lax.top_k instead of a rank count.
+    parents = memory._RANK_MASK_MAX_PARENTS + 16  # pylint: disable=protected-access
+    x, pk, ck, cv = _inputs(4, lead=(2, 5), parents=parents, children=2, top_k=8)
+    out, weights = _lookup(x, pk, ck, cv, top_k=8, temperature=1.6, impl=impl)
+    ref_out, ref_weights = _reference(x, pk, ck, cv, 8, 1.6)
+    np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(weights, ref_weights, rtol=1e-5, atol=1e-6)
+
   def test_dense_equals_gather_values_and_gradients(self):
     x, pk, ck, cv = _inputs(2, lead=(2, 6), hidden=12, parents=16, top_k=5)
     rng = np.random.default_rng(3)

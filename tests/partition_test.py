@@ -90,18 +90,22 @@ class ScheduleTest(parameterized.TestCase):
                         1e-3 * np.clip((total - steps) / max(total - warmup, 1), 0, 1))
     np.testing.assert_allclose([schedule(s) for s in steps], expected, rtol=1e-5, atol=1e-9)
 
-  def test_clipping_limits_the_trainable_update(self):
+  @parameterized.parameters(True, False)
+  def test_adamw_on_gradients_clipped_by_the_trainable_global_norm(self, clip):
     labels = {'a': 'trainable', 'b': 'frozen'}
-    tx = optim.make_optimizer(labels, learning_rate=1.0, total_steps=1, grad_clip_norm=1.0)
-    tx_sgd = optax.multi_transform({'trainable': optax.clip_by_global_norm(1.0), 'frozen': optax.set_to_zero()},
-                                   labels)
-    grads = {'a': np.full(4, 10.0, np.float32), 'b': np.full(4, 1e6, np.float32)}
+    tx = optim.make_optimizer(labels, learning_rate=1.0, total_steps=2, grad_clip_norm=1.0 if clip else None)
     params = {'a': np.zeros(4, np.float32), 'b': np.zeros(4, np.float32)}
-    clipped, _ = tx_sgd.update(grads, tx_sgd.init(params))
-    np.testing.assert_allclose(np.linalg.norm(clipped['a']), 1.0, rtol=1e-6)
-    updates, _ = tx.update(grads, tx.init(params), params)
-    np.testing.assert_array_equal(updates['b'], 0)
-
+    grads = [np.array([10., -20., 5., 0.], np.float32), np.array([.1, .2, -.3, .05], np.float32)]
+    opt_state, m, v = tx.init(params), 0.0, 0.0
+    for t, g in enumerate(grads, 1):
+      # Frozen gradients are huge: they must neither move 'b' nor enter the clipping norm.
+      updates, opt_state = tx.update({'a': g, 'b': np.full(4, 1e6, np.float32)}, opt_state, params)
+      g = g * min(1.0, 1.0 / np.linalg.norm(g)) if clip else g
+      m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+      lr = 1.0 - 0.5 * (t - 1)  # Linear decay over the 2 steps.
+      expected = -lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)  # AdamW, no decay.
+      np.testing.assert_allclose(updates['a'], expected, rtol=1e-4)  # Step 2 differs by >10% without clipping.
+      np.testing.assert_array_equal(updates['b'], 0)
 
 if __name__ == '__main__':
   absltest.main()
