@@ -5,6 +5,7 @@ The folder is `<repo root>/../shared/data`, or `$SPARTAN_SHARED_DATA`.
 
 import contextlib
 import os
+from unittest import mock
 import random
 import unittest
 
@@ -53,5 +54,7 @@ def mock_tfds_glue(glue_dir: str):
     random.Random(0).shuffle(records)
     return records
 
-  with tfds.testing.mock_data(as_data_source_fn=as_data_source):
+  # Mocked datasets count as prepared: nothing to download.
+  with tfds.testing.mock_data(as_data_source_fn=as_data_source), \
+      mock.patch.object(tfds.core.DatasetBuilder, 'is_prepared', return_value=True):
     yield

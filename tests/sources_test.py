@@ -2,6 +2,7 @@
 
 import collections
 import os
+import socket
 from unittest import mock
 
 from absl.testing import absltest
@@ -143,10 +144,24 @@ class TfdsTest(parameterized.TestCase):
 
 class OfflineTfdsTest(absltest.TestCase):
 
+  def test_unreachable_download_fails_fast_and_names_the_fixes(self):
+    calls = []
+
+    def unreachable(address, timeout):
+      calls.append((address, timeout))
+      raise OSError('Network is unreachable')
+    with mock.patch.object(socket, 'create_connection', unreachable), \
+        self.assertRaisesRegex(ConnectionError, r'glue/sst2 is not prepared.*glue_dir.*GLUE_DIR.*tfds_data_dir'):
+      sources.read_tfds('sst2', 'train', data_dir=self.create_tempdir().full_path)
+    [(address, timeout)] = calls
+    self.assertEqual(address[1], 443)
+    self.assertLessEqual(timeout, 5)
+
   def test_download_failure_points_to_the_tsv_source(self):
     import requests  # pylint: disable=import-outside-toplevel
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-    with mock.patch.object(tfds, 'data_source', side_effect=requests.exceptions.ConnectionError('no network')):
+    with mock.patch.object(tfds, 'data_source', side_effect=requests.exceptions.ConnectionError('no network')), \
+        mock.patch.object(sources, 'check_downloadable'):
       with self.assertRaisesRegex(RuntimeError, r'glue/rte .*ConnectionError.*glue_dir'):
         sources.read_tfds('rte', 'train')
 

@@ -11,6 +11,8 @@ which is TFDS's `idx` order). Class labels are ids in the task's
 
 import csv
 import os
+import socket
+import urllib.parse
 from typing import TypedDict
 
 import numpy as np
@@ -111,6 +113,7 @@ def read_tfds(task: str | tasks_lib.Task, split: str,
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   # Registers glue/*: without TensorFlow, tfds does not import it by itself.
   from tensorflow_datasets.text import glue  # pylint: disable=g-import-not-at-top,unused-import
+  check_downloadable(tfds.builder(task.tfds_name, data_dir=data_dir))
   try:
     records = tfds.data_source(task.tfds_name, split=split, data_dir=data_dir)
   except NotImplementedError:  # Not array_record: only tfds.load reads it.
@@ -130,6 +133,27 @@ def read_tfds(task: str | tasks_lib.Task, split: str,
   if not examples:
     raise ValueError(f'{task.tfds_name}: split {split!r} has no examples.')
   return examples
+
+
+def check_downloadable(builder, timeout: float = 5.0) -> None:
+  """Fails within `timeout` seconds when `builder` is not prepared and its download host is unreachable.
+
+  TFDS itself retries an unreachable download for minutes.
+  """
+  if builder.is_prepared():
+    return
+  url = getattr(builder.builder_config, 'data_url', None)
+  host = urllib.parse.urlparse(url).hostname if isinstance(url, str) else None
+  if host is None:
+    return
+  try:
+    socket.create_connection((host, 443), timeout=timeout).close()
+  except OSError as e:
+    raise ConnectionError(
+        f'{builder.name}/{builder.builder_config.name} is not prepared in {builder.data_dir} and {host} is '
+        f'unreachable ({e}). Offline, read '
+        'the GLUE TSV files: --config.data.glue_dir=DIR (or $GLUE_DIR); or point --config.data.tfds_data_dir at '
+        'a folder where it was prepared.') from None
 
 
 def _tfds_load(name, split, data_dir):
