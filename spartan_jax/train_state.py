@@ -1,4 +1,4 @@
-"""The training state and its creation: pretrained backbone + fresh method params, labels, optimizer state."""
+"""The training state: the step, all params (frozen and trainable) and the optimizer state."""
 
 import flax.struct
 import jax
