@@ -8,13 +8,13 @@ The rerun of fewshot_all_minilm.py after pooling began to follow the checkpoint 
 pooling for all-MiniLM-L6-v2). Same budget: 60 steps x batch 16, eval on the k-shot dev set every 10 steps,
 best dev checkpoint, test = the GLUE dev set. Learning rates: parameter-efficient methods {3e-4, 1e-3, 3e-3},
 full fine-tuning {1e-5, 3e-5, 1e-4}; the report picks per (task, method, seed) the lr with the best dev score
-(LM-BFF's protocol). Jobs are ordered so that partial results are useful: first each seed at the default lr
-(1e-3; full 3e-5) on SST-2, MRPC, STS-B and CoLA, then RTE (its 128-token pairs make it the slowest task,
-and every method was at chance on it before), then the other lrs seed by seed. 315 runs.
+(LM-BFF's protocol). Jobs are ordered so that partial results are useful: first the default lr (1e-3; full
+3e-5) task by task, every method and seed of a task together, in the order SST-2, STS-B, MRPC, CoLA, RTE (its
+128-token pairs make it the slowest task, and every method was at chance on it before); then the other lrs
+seed by seed. 315 runs.
 """
 
-_FAST_TASKS = ['sst2', 'mrpc', 'stsb', 'cola']
-_TASKS = _FAST_TASKS + ['rte']
+_TASKS = ['sst2', 'stsb', 'mrpc', 'cola', 'rte']
 _PEFT = ['spartan', 'houlsby', 'pfeiffer', 'lora', 'bitfit', 'head_only']
 _SEEDS = [13, 21, 42]  # Three of LM-BFF's five split seeds.
 
@@ -28,7 +28,6 @@ def _grids(seed, peft_lrs, full_lrs, tasks=_TASKS):
 SWEEP = dict(
     name='fewshot_lr_minilm',
     overrides=['--config.data.glue_dir=../shared/data/glue'],
-    grid=([g for seed in _SEEDS for g in _grids(seed, [1e-3], [3e-5], _FAST_TASKS)]
-          + [g for seed in _SEEDS for g in _grids(seed, [1e-3], [3e-5], ['rte'])]
+    grid=([g for task in _TASKS for seed in _SEEDS for g in _grids(seed, [1e-3], [3e-5], [task])]
           + [g for seed in _SEEDS for g in _grids(seed, [3e-4, 3e-3], [1e-5, 1e-4])]),
 )
