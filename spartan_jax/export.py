@@ -40,13 +40,30 @@ def _jax2onnx():
   return jax2onnx
 
 
+def _as_lax(fn, specs):
+  """fn traced by plain JAX and replayed as lax primitives only.
+
+  jax2onnx swaps flax modules for its own primitives while tracing, and those have no batching
+  rules, so the multi-task model (jax.vmap over examples) is traced first without them. Dead outputs
+  (the load-balancing loss) are dropped: JAX 0.10's `stack` primitive has no converter.
+  """
+  from jax._src.interpreters import partial_eval as pe  # pylint: disable=import-outside-toplevel
+  closed = jax.make_jaxpr(fn)(*specs)
+  jaxpr, _ = pe.dce_jaxpr(closed.jaxpr, [True] * len(closed.jaxpr.outvars))
+  return lambda *xs: jax.core.eval_jaxpr(jaxpr, closed.consts, *xs)[0]
+
+
 def to_onnx(fn, path: str, multitask_inputs: bool = False) -> str:
   """Converts fn(input_ids, attention_mask, token_type_ids[, task_ids]) -> logits; writes `path`."""
-  tokens = jax.ShapeDtypeStruct(('batch', 'sequence'), jnp.int32)
-  inputs = [tokens] * 3 + ([jax.ShapeDtypeStruct(('batch',), jnp.int32)] if multitask_inputs else [])
-  names = INPUT_NAMES + (('task_ids',) if multitask_inputs else ())
-  model = _jax2onnx().to_onnx(fn, inputs, model_name='spartan_jax', input_names=list(names),
-                              output_names=['logits'])
+  converter = _jax2onnx()
+  batch, sequence = jax.export.symbolic_shape('batch, sequence')
+  specs = [jax.ShapeDtypeStruct((batch, sequence), jnp.int32)] * 3
+  names = list(INPUT_NAMES)
+  if multitask_inputs:
+    specs.append(jax.ShapeDtypeStruct((batch,), jnp.int32))
+    names.append('task_ids')
+    fn = _as_lax(fn, specs)
+  model = converter.to_onnx(fn, specs, model_name='spartan_jax', input_names=names, output_names=['logits'])
   with open(path, 'wb') as f:
     f.write(model.SerializeToString())
   return path
