@@ -13,6 +13,7 @@ Needs the `export` extra: pip install -e ".[export]".
 """
 
 import json
+import logging
 import os
 import sys
 
@@ -24,11 +25,7 @@ import jax.numpy as jnp
 from spartan_jax import inference
 from spartan_jax import multitask
 
-_WORKDIR = flags.DEFINE_list('workdir', None, 'A finished training run, or several (comma-separated) of the '
-                             'same backbone and method for one multi-task model.')
-_OUT = flags.DEFINE_string('out', None, 'Output directory.')
-_QUANTIZE = flags.DEFINE_bool('quantize', True, 'Also write model.int8.onnx.')
-
+FLAGS = flags.FLAGS
 INPUT_NAMES = ('input_ids', 'attention_mask', 'token_type_ids')
 
 
@@ -37,6 +34,9 @@ def _jax2onnx():
     import jax2onnx  # pylint: disable=import-outside-toplevel
   except ImportError:
     raise ImportError('ONNX export needs jax2onnx: pip install -e ".[export]".') from None
+  # Per-plugin import errors of plugins we never use (dm_pix) and per-tensor serialisation notes.
+  for name in ('jax2onnx.plugins.plugin_system', 'onnx_ir.serde'):
+    logging.getLogger(name).setLevel(logging.ERROR)
   return jax2onnx
 
 
@@ -94,7 +94,11 @@ def export_runs(workdirs: list[str], out_dir: str, int8: bool = True) -> dict:
   files = {'float32': os.path.basename(path)}
   if int8:
     files['int8'] = os.path.basename(quantize(path, os.path.join(out_dir, 'model.int8.onnx')))
-  runs[0].tokenizer.save_pretrained(out_dir)
+  # tokenizer.json truncates as training did and pads to the longest: usable without transformers.
+  tokenizer = runs[0].tokenizer
+  tokenizer.backend_tokenizer.enable_truncation(max(r.max_length for r in runs))
+  tokenizer.backend_tokenizer.enable_padding(pad_id=tokenizer.pad_token_id, pad_token=tokenizer.pad_token)
+  tokenizer.save_pretrained(out_dir)
   info = {
       'files': files, 'inputs': list(INPUT_NAMES) + (['task_ids'] if len(runs) > 1 else []),
       'method': runs[0].method, 'backbone': runs[0].backbone,
@@ -107,14 +111,23 @@ def export_runs(workdirs: list[str], out_dir: str, int8: bool = True) -> dict:
   return info
 
 
+def define_flags():
+  """The command line's flags (defined only when run as a program, so the library imports cleanly)."""
+  flags.DEFINE_list('workdir', None, 'A finished training run, or several (comma-separated) of the '
+                    'same backbone and method for one multi-task model.')
+  flags.DEFINE_string('out', None, 'Output directory.')
+  flags.DEFINE_bool('quantize', True, 'Also write model.int8.onnx.')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  info = export_runs(_WORKDIR.value, _OUT.value, _QUANTIZE.value)
-  print(f"Wrote {', '.join(info['files'].values())}, the tokenizer and deploy.json to {_OUT.value}",
+  info = export_runs(FLAGS.workdir, FLAGS.out, FLAGS.quantize)
+  print(f"Wrote {', '.join(info['files'].values())}, the tokenizer and deploy.json to {FLAGS.out}",
         file=sys.stderr)
 
 
 if __name__ == '__main__':
+  define_flags()
   flags.mark_flags_as_required(['workdir', 'out'])
   app.run(main)

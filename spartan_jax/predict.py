@@ -25,12 +25,7 @@ import numpy as np
 from spartan_jax import inference
 from spartan_jax.data import tasks as tasks_lib
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'A finished training run (config.json + delta.safetensors).')
-_INPUT = flags.DEFINE_string('input', '-', 'Examples: .tsv (header), .jsonl, or text lines (.txt or - for stdin).')
-_OUTPUT = flags.DEFINE_string('output', '-', 'Predictions file (- for stdout); with --glue_test, a directory.')
-_GLUE_TEST = flags.DEFINE_bool('glue_test', False, "Predict the task's GLUE test split and write submission files.")
-_GLUE_DIR = flags.DEFINE_string('glue_dir', None, 'GLUE TSV root for --glue_test (default $GLUE_DIR; unset: TFDS).')
-_BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Examples per batch.')
+FLAGS = flags.FLAGS
 
 # GLUE test splits: (TFDS name, split, file under the GLUE TSV root, submission name). AX, GLUE's
 # diagnostic set, is scored with the MNLI model.
@@ -159,23 +154,34 @@ def write_glue_test(run: inference.Run, out_dir: str, glue_dir: str | None, batc
   return paths
 
 
+def define_flags():
+  """The command line's flags (defined only when run as a program, so the library imports cleanly)."""
+  flags.DEFINE_string('workdir', None, 'A finished training run (config.json + delta.safetensors).')
+  flags.DEFINE_string('input', '-', 'Examples: .tsv (header), .jsonl, or text lines (.txt or - for stdin).')
+  flags.DEFINE_string('output', '-', 'Predictions file (- for stdout); with --glue_test, a directory.')
+  flags.DEFINE_bool('glue_test', False, "Predict the task's GLUE test split and write submission files.")
+  flags.DEFINE_string('glue_dir', None, 'GLUE TSV root for --glue_test (default $GLUE_DIR; unset: TFDS).')
+  flags.DEFINE_integer('batch_size', 32, 'Examples per batch.')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  run = inference.load_run(_WORKDIR.value)
-  if _GLUE_TEST.value:
-    if _OUTPUT.value == '-':
+  run = inference.load_run(FLAGS.workdir)
+  if FLAGS.glue_test:
+    if FLAGS.output == '-':
       raise app.UsageError('--glue_test writes files: set --output to a directory.')
-    glue_dir = _GLUE_DIR.value or os.environ.get('GLUE_DIR')
-    for path in write_glue_test(run, _OUTPUT.value, glue_dir, _BATCH_SIZE.value):
+    glue_dir = FLAGS.glue_dir or os.environ.get('GLUE_DIR')
+    for path in write_glue_test(run, FLAGS.output, glue_dir, FLAGS.batch_size):
       print(f'Wrote {path}', file=sys.stderr)
     return
-  index, texts = read_examples(run.task, _INPUT.value)
+  index, texts = read_examples(run.task, FLAGS.input)
   if not texts:
-    raise app.UsageError(f'--input={_INPUT.value} holds no examples.')
-  write_predictions(run.task, index, inference.logits_of(run, texts, _BATCH_SIZE.value), _OUTPUT.value)
+    raise app.UsageError(f'--input={FLAGS.input} holds no examples.')
+  write_predictions(run.task, index, inference.logits_of(run, texts, FLAGS.batch_size), FLAGS.output)
 
 
 if __name__ == '__main__':
+  define_flags()
   flags.mark_flag_as_required('workdir')
   app.run(main)
