@@ -318,6 +318,12 @@ def benchmark(config, variants=DEFAULT_VARIANTS, batch=16, small_batch=1, length
   return rows, format_table(rows, batch, small_batch, length)
 
 
+def write_text(path: str, text: str) -> None:
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  with open(path, 'w') as f:
+    f.write(text)
+
+
 def define_timing_flags(repeats: int):
   """--repeats and --min_time, shared by the benchmark scripts."""
   flags.DEFINE_integer('repeats', repeats, 'Interleaved rounds; times are medians over rounds.')
@@ -357,9 +363,7 @@ def main(argv):
       'bitfit and full run the same inference graph: their spread is the noise floor.') + [table, ''])
   print(text)
   if f.out:
-    os.makedirs(os.path.dirname(f.out) or '.', exist_ok=True)
-    with open(f.out, 'w') as fh:
-      fh.write(text)
+    write_text(f.out, text)
 
 
 if __name__ == '__main__':
