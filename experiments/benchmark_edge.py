@@ -161,9 +161,7 @@ def main(argv):
       'the backbone and SPARTAN × X is SPARTAN\'s throughput over X\'s, each the median (interquartile '
       'range) of per-round ratios; peak RSS is a fresh process per model at the longest length.')
       + [format_table(rows), ''])
-  print(text)
-  if f.out:
-    benchmark.write_text(f.out, text)
+  benchmark.emit(text, f.out)
 
 
 if __name__ == '__main__':

@@ -122,9 +122,7 @@ def main(argv):
       f'Multi-task benchmark: {f.tasks} {f.method} tasks on one MiniLM backbone', command, start,
       f'{f.repeats} interleaved rounds; ms is the median over rounds, the ratio the median (interquartile '
       'range) of per-round ratios of throughput.') + [format_result(result, f.method, f.batch, f.length)])
-  print(text)
-  if f.out:
-    benchmark.write_text(f.out, text)
+  benchmark.emit(text, f.out)
 
 
 if __name__ == '__main__':
