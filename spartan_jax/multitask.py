@@ -47,17 +47,17 @@ def stack_params(model: model_lib.SequenceClassifier, method: str, params_list: 
   widths = [p['head'][_head_output(model)]['bias'].shape[-1] for p in params_list]
   wide = model.clone(num_labels=max(widths))
   rules = peft.trainable_rules(method, model.memory)
-  labels = partition.param_labels(jax.eval_shape(lambda: params_list[0]), rules)
-  frozen = [traverse_util.flatten_dict(p, sep='/') for p in params_list]
+  labels = partition.param_labels(params_list[0], rules)
+  flats = [traverse_util.flatten_dict(p, sep='/') for p in params_list]
   flat_labels = traverse_util.flatten_dict(labels, sep='/')
   shared = {}
   for path, label in flat_labels.items():
     if label == 'frozen':
-      for name, flat in zip(names[1:], frozen[1:]):
-        if not np.array_equal(flat[path], frozen[0][path]):
+      for name, flat in zip(names[1:], flats[1:]):
+        if not np.array_equal(flat[path], flats[0][path]):
           raise ValueError(f'{name} has another frozen {path} than {names[0]}: the runs do not share one '
                            'backbone; stack only runs of the same pretrained checkpoint and method.')
-      shared[path] = frozen[0][path]
+      shared[path] = flats[0][path]
   trainable = [traverse_util.flatten_dict(partition.trainable_subtree(p, labels), sep='/') for p in params_list]
   wide_shapes = traverse_util.flatten_dict(
       jax.eval_shape(lambda: model_lib.init_params(wide, jax.random.key(0))), sep='/')
@@ -70,10 +70,11 @@ def stack_params(model: model_lib.SequenceClassifier, method: str, params_list: 
 
 def stack(runs) -> Stacked:
   """Stacks `inference.Run`s of one backbone and method."""
-  bad = [(r.workdir, r.backbone, r.method) for r in runs if (r.backbone, r.method) != (runs[0].backbone, runs[0].method)]
+  key = lambda r: (r.backbone, r.method, r.model.config, r.model.memory, r.model.adapter, r.model.lora)
+  bad = [r.workdir for r in runs if key(r) != key(runs[0])]
   if bad:
-    raise ValueError(f'{bad} differ from {runs[0].workdir} ({runs[0].backbone}, {runs[0].method}): '
-                     'stack runs of one backbone and one method.')
+    raise ValueError(f'{bad} differ from {runs[0].workdir} in backbone, method or method settings '
+                     f'({runs[0].backbone}, {runs[0].method}): stack runs that differ only in their task.')
   return stack_params(runs[0].model, runs[0].method, [r.params for r in runs], [r.workdir for r in runs])
 
 

@@ -23,15 +23,15 @@ from spartan_jax.models import peft
 SENTENCES = ['a wonderful , moving film .', 'boring and far too long .', 'it is a film .']
 
 
-def fake_run(workdir):
-  """The demo config's workdir with a random SPARTAN delta instead of a trained one."""
-  config = demo.get_config()
+def fake_run(workdir, task='sst2'):
+  """The demo config's workdir (for `task`) with a random SPARTAN delta instead of a trained one."""
+  config = demo.get_config(f'task={task}')
   train.check_workdir(workdir, config)
-  _, params = model_lib.from_pretrained('minilm', 'spartan', 2)
+  _, params = model_lib.from_pretrained('minilm', 'spartan', tasks.get_task(task).num_labels)
   labels = partition.param_labels(params, peft.trainable_rules('spartan'))
   trainable = jax.tree.map(lambda p: p + 0.05 * np.random.default_rng(0).standard_normal(p.shape, np.float32),
                            partition.trainable_subtree(params, labels))
-  checkpoint.save_delta(os.path.join(workdir, 'delta.safetensors'), trainable, {'task': 'sst2'})
+  checkpoint.save_delta(os.path.join(workdir, 'delta.safetensors'), trainable, {'task': task})
   return workdir
 
 
@@ -106,6 +106,22 @@ class RunTest(absltest.TestCase):
     got = ort.InferenceSession(os.path.join(out, 'model.onnx')).run(['logits'], feed)[0]
     expected = inference.logits_of(self.trained, [(s, None) for s in SENTENCES])
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+  def test_multitask_export_equals_each_run(self):
+    topics = inference.load_run(fake_run(self.create_tempdir().full_path, 'topics'))
+    out = self.create_tempdir().full_path
+    info = export.export_runs([self.trained.workdir, topics.workdir], out, int8=False)
+    self.assertEqual(info['inputs'][-1], 'task_ids')
+    self.assertEqual([t['num_labels'] for t in info['tasks']], [2, 5])
+    enc = self.trained.tokenizer(SENTENCES, padding=True, return_tensors='np')
+    feed = {k: enc[k].astype(np.int32) for k in export.INPUT_NAMES}
+    task_ids = np.array([1, 0, 1], np.int32)
+    got = ort.InferenceSession(os.path.join(out, 'model.onnx')).run(['logits'], feed | {'task_ids': task_ids})[0]
+    texts = [(s, None) for s in SENTENCES]
+    for t, run in enumerate((self.trained, topics)):
+      rows = task_ids == t
+      np.testing.assert_allclose(got[rows, :run.task.num_labels], inference.logits_of(run, texts)[rows],
+                                 atol=1e-4)
 
 
 if __name__ == '__main__':
