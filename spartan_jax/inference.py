@@ -1,8 +1,9 @@
 """A trained run, rebuilt for inference: the backbone named in its config.json plus its delta.
 
-`load_run(workdir)` gives the task, the model, its params (float32), the tokenizer and the max length;
-`predict(run, texts)` turns text into label names and scores; `deployable(run)` folds LoRA into the
-weights so that every method runs as one plain graph (what `export.py` converts).
+`load_run(workdir)` gives the task, the model, its params (computed in float32 whatever the run's
+dtype), the tokenizer and the max length; `logits_of(run, texts)` and `labels_and_scores` turn text into
+label names and scores; `deployable(model, params)` folds LoRA into the weights so that every method runs
+as one plain graph (what `export.py` converts).
 """
 
 import dataclasses
