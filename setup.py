@@ -12,6 +12,8 @@ def read_requirements():
     return [line.strip() for line in f if line.strip() and not line.startswith('#')]
 
 
+EXPORT = ['jax2onnx==0.12.5', 'onnx>=1.20.1,<1.24', 'onnxruntime>=1.24.1,<1.33']
+
 setuptools.setup(
     name='spartan_jax',
     version='0.1.0',
@@ -23,6 +25,9 @@ setuptools.setup(
     python_requires='>=3.11',
     install_requires=read_requirements(),
     extras_require={
+        # ONNX export (spartan_jax.export) and the edge benchmark. jax2onnx 0.13-0.17 pin
+        # orbax-checkpoint<0.11.37 (below ours) without importing it; 0.12.5 is the newest without that pin.
+        'export': EXPORT,
         # Tests, the offline MiniLM checkpoint, the PyTorch reference (CPU build) and notebooks.
         'dev': [
             'pytest>=8,<10',
@@ -32,6 +37,6 @@ setuptools.setup(
             'nbformat>=5.10,<6',
             'nbclient>=0.10,<0.11',
             'ipykernel>=6.29,<8',
-        ],
+        ] + EXPORT,
     },
 )

@@ -318,6 +318,15 @@ def benchmark(config, variants=DEFAULT_VARIANTS, batch=16, small_batch=1, length
   return rows, format_table(rows, batch, small_batch, length)
 
 
+def emit(text: str, path: str) -> None:
+  """Prints `text` and, if `path`, writes it there."""
+  print(text)
+  if path:
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    with open(path, 'w') as f:
+      f.write(text)
+
+
 def define_timing_flags(repeats: int):
   """--repeats and --min_time, shared by the benchmark scripts."""
   flags.DEFINE_integer('repeats', repeats, 'Interleaved rounds; times are medians over rounds.')
@@ -355,11 +364,7 @@ def main(argv):
       f'per-round ratios. Inference × is throughput against {INFER_BASELINE}; train × is step time '
       f'against {TRAIN_BASELINE}; dropout × is step time with dropout over without. {INFER_BASELINE}, '
       'bitfit and full run the same inference graph: their spread is the noise floor.') + [table, ''])
-  print(text)
-  if f.out:
-    os.makedirs(os.path.dirname(f.out) or '.', exist_ok=True)
-    with open(f.out, 'w') as fh:
-      fh.write(text)
+  emit(text, f.out)
 
 
 if __name__ == '__main__':

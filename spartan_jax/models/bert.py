@@ -71,7 +71,8 @@ def position_ids_for(input_ids: jax.Array, config: EncoderConfig) -> jax.Array:
   if config.model_type == 'roberta':
     not_pad = (input_ids != config.pad_token_id).astype(jnp.int32)
     return jnp.cumsum(not_pad, axis=-1) * not_pad + config.pad_token_id
-  return jnp.broadcast_to(jnp.arange(input_ids.shape[-1], dtype=jnp.int32), input_ids.shape)
+  # A cumsum, not arange(T): ONNX export keeps T dynamic only without shape-built constants.
+  return jnp.cumsum(jnp.ones_like(input_ids, jnp.int32), axis=-1) - 1
 
 
 class Embeddings(nn.Module):
