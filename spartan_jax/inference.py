@@ -22,6 +22,7 @@ from spartan_jax import partition
 from spartan_jax import train
 from spartan_jax.data import pipeline
 from spartan_jax.data import tasks as tasks_lib
+from spartan_jax.models import bert
 from spartan_jax.models import model as model_lib
 from spartan_jax.models import peft
 from spartan_jax.models import pretrained
@@ -51,8 +52,11 @@ def load_run(workdir: str) -> Run:
     config = ml_collections.ConfigDict(json.load(f))
   task = tasks_lib.get_task(config.task)
   checkpoint_dir = pretrained.resolve_checkpoint(config.model.checkpoint)
+  # Runs from before config.model.pooling used the architecture's head.
+  pooling = config.model.get('pooling') or model_lib.resolve_pooling(
+      'auto', bert.load_encoder_config(checkpoint_dir).model_type)
   model, params = model_lib.from_pretrained(checkpoint_dir, config.method.name, task.num_labels,
-                                            seed=config.seed, **train.model_specs(config))
+                                            seed=config.seed, pooling=pooling, **train.model_specs(config))
   trainable, _ = checkpoint.load_delta(delta_path)
   return Run(workdir=workdir, task=task, method=config.method.name, backbone=config.model.checkpoint,
              model=model, params=partition.merge_trainable(params, trainable),

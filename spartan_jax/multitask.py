@@ -79,7 +79,7 @@ def stack(runs) -> Stacked:
 
 
 def _head_output(model) -> str:
-  return 'classifier' if model.config.model_type == 'bert' else 'out_proj'
+  return 'out_proj' if model.pooling == 'cls' else 'classifier'
 
 
 def make_logits_fn(stacked: Stacked):

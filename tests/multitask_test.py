@@ -13,9 +13,9 @@ import helpers
 NUM_LABELS = (3, 2, 1)  # Heads of different widths, regression included.
 
 
-def task_params(method, seed):
+def task_params(method, seed, pooling='auto'):
   """Tiny-BERT params of `method` whose trainable leaves are random (fresh adapters are the identity)."""
-  model, params = helpers.tiny_model(method, num_labels=NUM_LABELS[seed])
+  model, params = helpers.tiny_model(method, num_labels=NUM_LABELS[seed], pooling=pooling)
   labels = partition.param_labels(params, peft.trainable_rules(method))
   keys = iter(jax.random.split(jax.random.key(100 + seed), len(jax.tree.leaves(params))))
   params = jax.tree.map(lambda p, label: p + 0.1 * jax.random.normal(next(keys), p.shape) if label == 'trainable'
@@ -25,9 +25,10 @@ def task_params(method, seed):
 
 class MultitaskTest(parameterized.TestCase):
 
-  @parameterized.parameters('spartan', 'houlsby', 'pfeiffer', 'lora', 'bitfit', 'head_only')
-  def test_mixed_batch_equals_each_task_alone(self, method):
-    models, params = zip(*(task_params(method, i) for i in range(len(NUM_LABELS))))
+  @parameterized.parameters(*[(m, 'auto') for m in ('spartan', 'houlsby', 'pfeiffer', 'lora', 'bitfit', 'head_only')],
+                            ('spartan', 'mean'), ('spartan', 'cls'))
+  def test_mixed_batch_equals_each_task_alone(self, method, pooling):
+    models, params = zip(*(task_params(method, i, pooling) for i in range(len(NUM_LABELS))))
     stacked = multitask.stack_params(models[0], method, list(params))
     ids, mask, types = helpers.random_batch(0, 7, 12)
     task_ids = np.array([0, 2, 1, 1, 0, 2, 0], np.int32)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import tempfile
 
 from absl.testing import absltest
 import jax
@@ -67,7 +68,7 @@ class RunTest(absltest.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    cls.trained = inference.load_run(fake_run(absltest.get_default_test_tmpdir() + '/run'))
+    cls.trained = inference.load_run(fake_run(tempfile.mkdtemp(prefix='run')))
 
   def test_predictions_are_the_models(self):
     logits = inference.logits_of(self.trained, [(s, None) for s in SENTENCES], batch_size=2)
