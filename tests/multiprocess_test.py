@@ -99,7 +99,8 @@ class MultiProcessTest(absltest.TestCase):
 
     resumed = self.create_tempdir().full_path
     codes, outputs = self._run_two_processes(resumed, die_after_first_save=True)
-    self.assertEqual(codes, [9, 9], outputs[0][-3000:] + outputs[1][-3000:])
+    # Process 1 may instead see process 0 (the coordinator) gone; either way both stopped after the save.
+    self.assertTrue(codes[0] == 9 and codes[1] != 0, f'{codes}: ' + outputs[0][-3000:] + outputs[1][-3000:])
     self.assertEqual(os.listdir(os.path.join(resumed, 'checkpoints')), ['2'])
     self.assertFalse(os.path.exists(os.path.join(resumed, 'results.json')))
     codes, outputs = self._run_two_processes(resumed)
