@@ -4,6 +4,8 @@ r"""Expands a sweep into `spartan_jax.main` jobs and lists, runs or counts them.
   python -m experiments.sweep --sweep=experiments/sweeps/fewshot_minilm.py --root=experiments/runs run --workers=2
   python -m experiments.sweep --sweep=experiments/sweeps/fewshot_minilm.py --root=experiments/runs status
   python -m experiments.sweep --sweep=fewshot_minilm --root=experiments/runs run --filter='^rte-'
+  python -m experiments.sweep --sweep=fewshot_minilm slurm --out=fewshot.sbatch --time=1:00:00 --gpus=1
+  sbatch fewshot.sbatch
 
 Run from the repository root: the config and data paths in a sweep are relative to it.
 
@@ -23,6 +25,8 @@ reruns the others: `spartan_jax.main` resumes an interrupted workdir from its la
 While a job runs its workdir holds RUNNING (host and pid), so a second `run` of the same sweep on this
 host skips it; a job that failed leaves FAILED (why), removed when it runs again. A RUNNING left by a
 killed process on this host is taken over; one written by another host is trusted until deleted.
+`slurm` writes a SLURM job-array script with one array task per unfinished job; task i runs the i-th
+command that `list --pending` prints, from this directory.
 """
 
 import ast
@@ -50,8 +54,15 @@ _ROOT = flags.DEFINE_string('root', 'experiments/runs', 'Workdirs go to <root>/<
 _WORKERS = flags.DEFINE_integer('workers', 1, 'run: jobs run at once, each a `spartan_jax.main` process.')
 _FILTER = flags.DEFINE_string('filter', None, 'Only jobs whose name matches this regex (re.search).')
 _PENDING = flags.DEFINE_bool('pending', False, 'list: only jobs without results.json.')
+_OUT = flags.DEFINE_string('out', None, 'slurm: the job script to write.')
+_TIME = flags.DEFINE_string('time', '4:00:00', 'slurm: time limit per job (sbatch --time).')
+_PARTITION = flags.DEFINE_string('partition', None, 'slurm: partition (sbatch --partition).')
+_GPUS = flags.DEFINE_integer('gpus', 0, 'slurm: GPUs per job (sbatch --gpus).')
+_CPUS = flags.DEFINE_integer('cpus', 4, 'slurm: CPU cores per job (sbatch --cpus-per-task).')
+_MEM = flags.DEFINE_string('mem', '16G', 'slurm: memory per job (sbatch --mem).')
+_MAX_RUNNING = flags.DEFINE_integer('max_running', None, 'slurm: array tasks running at once (--array=...%N).')
 
-COMMANDS = ('list', 'run', 'status')
+COMMANDS = ('list', 'run', 'status', 'slurm')
 DEFAULT_CONFIG = 'configs/glue.py'
 RESULTS = 'results.json'
 LOG = 'log.txt'
@@ -304,6 +315,25 @@ def run_jobs(jobs: Sequence[Job], runner: Callable[[Job], int] = subprocess_runn
   return failures
 
 
+def slurm_script(jobs: Sequence[Job], name: str, log_dir: str, directory: str, time_limit: str = '4:00:00',
+                 partition: str | None = None, gpus: int = 0, cpus: int = 4, mem: str = '16G',
+                 max_running: int | None = None) -> str:
+  """A bash script for `sbatch`: a job array whose task i runs `jobs[i].command()` in `directory`."""
+  if not jobs:
+    raise ValueError('No jobs to run.')
+  array = f'0-{len(jobs) - 1}' + (f'%{max_running}' if max_running else '')
+  options = [f'--job-name={name}', f'--array={array}', f'--time={time_limit}', f'--cpus-per-task={cpus}',
+             f'--mem={mem}', f'--output={os.path.join(log_dir, "slurm-%A_%a.out")}']
+  options += [f'--partition={partition}'] * bool(partition) + [f'--gpus={gpus}'] * bool(gpus)
+  cases = [f'  {i}) {job.command()} ;;' for i, job in enumerate(jobs)]
+  return '\n'.join([
+      '#!/bin/bash', *(f'#SBATCH {o}' for o in options),
+      f'# {len(jobs)} jobs of sweep {name}; each resumes from its workdir if rerun.',
+      'set -euo pipefail', f'cd {shlex.quote(directory)}',
+      'export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-' + os.path.join(log_dir, '.jax_cache') + '}"',
+      'case "$SLURM_ARRAY_TASK_ID" in', *cases, '  *) echo "No job $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;', 'esac', ''])
+
+
 def status_counts(jobs: Iterable[Job]) -> dict[str, int]:
   counts = collections.Counter(state(job) for job in jobs)
   return {s: counts[s] for s in STATES}
@@ -348,6 +378,17 @@ def main(argv):
     print(f'# {estimate(len(listed), seconds, _WORKERS.value)}', file=sys.stderr)
     for job in listed:
       print(job.command())
+  elif command == 'slurm':
+    if not _OUT.value:
+      raise app.UsageError('slurm needs --out=FILE.sbatch.')
+    pending = [job for job in jobs if state(job) != 'done']
+    log_dir = os.path.abspath(os.path.join(_ROOT.value, sweep['name']))
+    os.makedirs(log_dir, exist_ok=True)  # sbatch does not create the --output folder.
+    with open(_OUT.value, 'w') as f:
+      f.write(slurm_script(pending, sweep['name'], log_dir,
+                           os.getcwd(), _TIME.value, _PARTITION.value, _GPUS.value, _CPUS.value, _MEM.value,
+                           _MAX_RUNNING.value))
+    print(f'{_OUT.value}: {len(pending)} of {len(jobs)} jobs; submit with: sbatch {_OUT.value}')
   elif command == 'status':
     counts = status_counts(jobs)
     print(f"{sweep['name']}: {len(jobs)} jobs: " + ', '.join(f'{n} {s}' for s, n in counts.items()))

@@ -17,10 +17,14 @@ def _drop_steps_after(path: str, step: int) -> None:
 
 
 class MetricWriter:
-  """Appends to <workdir>/metrics.jsonl and <workdir>/tensorboard. A run resumed from `start_step` first
-  drops what an interrupted run logged after it, so every step is logged once."""
+  """Appends to <workdir>/metrics.jsonl and <workdir>/tensorboard (only to the log when not `to_files`). A
+  run resumed from `start_step` first drops what an interrupted run logged after it, so every step is logged
+  once."""
 
-  def __init__(self, workdir: str, start_step: int = 0):
+  def __init__(self, workdir: str, start_step: int = 0, to_files: bool = True):
+    self._to_files = to_files
+    if not to_files:
+      return
     path = os.path.join(workdir, 'metrics.jsonl')
     if start_step and os.path.exists(path):
       _drop_steps_after(path, start_step)
@@ -31,11 +35,15 @@ class MetricWriter:
   def write(self, step: int, scalars: dict[str, float]) -> None:
     scalars = {k: float(v) for k, v in scalars.items()}
     logging.info('step %d: %s', step, ', '.join(f'{k}={v:.4g}' for k, v in sorted(scalars.items())))
+    if not self._to_files:
+      return
     self._jsonl.write(json.dumps({'step': step, **scalars}) + '\n')
     self._jsonl.flush()
     for name, value in scalars.items():
       self._tensorboard.add_scalar(name, value, step)
 
   def close(self) -> None:
+    if not self._to_files:
+      return
     self._jsonl.close()
     self._tensorboard.close()

@@ -1,10 +1,39 @@
-"""Data parallelism: one 'data' mesh axis (Auto axis type), replicated state, batch-sharded inputs."""
+"""Data parallelism over every process's devices: one 'data' mesh axis (Auto axis type), replicated
+state, batch-sharded inputs; and jax.distributed's start-up on multi-host clusters."""
+
+import glob
+import importlib.util
+import os
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 MODEL_KEYS = ('input_ids', 'attention_mask', 'token_type_ids', 'label', 'mask')
+
+
+def cluster_detected(environ=os.environ) -> bool:
+  """True where jax.distributed.initialize() would find a multi-process job: the variables its SLURM,
+  Open MPI and GKE TPU detectors read, or libtpu beside TPU chips (a TPU VM then asks its metadata server
+  for the slice's hosts)."""
+  if all(k in environ for k in ('SLURM_JOB_ID', 'SLURM_STEP_NODELIST', 'SLURM_PROCID', 'SLURM_LOCALID')):
+    return int(environ.get('SLURM_NTASKS', '1')) > 1  # One task (a sweep's array job) runs alone.
+  if 'OMPI_MCA_orte_hnp_uri' in environ:
+    return int(environ.get('OMPI_COMM_WORLD_SIZE', '1')) > 1
+  if ',' in environ.get('TPU_PROCESS_ADDRESSES', environ.get('TPU_WORKER_HOSTNAMES', '')):
+    return True
+  tpu_chips = glob.glob('/dev/accel[0-9]*') or glob.glob('/dev/vfio/[0-9]*')
+  return bool(tpu_chips) and importlib.util.find_spec('libtpu') is not None
+
+
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None) -> None:
+  """Starts jax.distributed with these arguments, or auto-detected where `cluster_detected()`; a
+  single process otherwise. Call before any JAX computation."""
+  if coordinator_address is None and num_processes is None and process_id is None and not cluster_detected():
+    return
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # CPU processes need it; others ignore it.
+  jax.distributed.initialize(coordinator_address, num_processes, process_id)
 
 
 def create_mesh(devices=None) -> Mesh:
@@ -22,12 +51,25 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 
 
 def check_batch_size(batch_size: int, mesh: Mesh, name: str = 'batch_size') -> None:
-  per_process = mesh.size // jax.process_count()
-  if batch_size % per_process:
-    raise ValueError(f'{name}={batch_size} must be divisible by the {per_process} local devices; '
-                     f'set --config.train.{name} to a multiple of {per_process}.')
+  if batch_size % mesh.size:
+    raise ValueError(f'{name}={batch_size} must be divisible by the {mesh.size} devices of all processes; '
+                     f'set --config.train.{name} to a multiple of {mesh.size}.')
+
+
+def process_rows(batch_size: int, sharding: NamedSharding) -> slice:
+  """The rows of a global batch that this process's devices hold (contiguous: the mesh lists each
+  process's devices together)."""
+  rows = [index[0] for index in sharding.addressable_devices_indices_map((batch_size,)).values()]
+  start, stop = min(r.start or 0 for r in rows), max(batch_size if r.stop is None else r.stop for r in rows)
+  if stop - start != len(rows) * batch_size // sharding.mesh.size:
+    raise ValueError(f'This process\'s devices hold rows {start}..{stop} of {batch_size}: not contiguous.')
+  return slice(start, stop)
 
 
 def shard_batch(batch: dict, sharding: NamedSharding) -> dict:
-  """This process's numpy batch → global arrays split over the 'data' axis (model keys only)."""
-  return {k: jax.make_array_from_process_local_data(sharding, batch[k]) for k in MODEL_KEYS}
+  """The global numpy batch (the same on every process) → global arrays split over the 'data' axis (model
+  keys only); each process transfers only the rows of its own devices."""
+  batch_size = len(batch['mask'])
+  rows = process_rows(batch_size, sharding)
+  return {k: jax.make_array_from_process_local_data(sharding, batch[k][rows], (batch_size, *batch[k].shape[1:]))
+          for k in MODEL_KEYS}

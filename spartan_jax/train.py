@@ -105,7 +105,7 @@ def load_data(config, task) -> dict:
 
 
 def check_workdir(workdir: str, config) -> None:
-  """Refuses a workdir that holds a run of another config; records the config otherwise."""
+  """Refuses a workdir that holds a run of another config; records the config otherwise (process 0)."""
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, 'config.json')
   current = json.loads(config.to_json_best_effort(sort_keys=True))
@@ -117,7 +117,7 @@ def check_workdir(workdir: str, config) -> None:
       diff = sorted(k for k in flat_saved.keys() | flat_now.keys() if flat_saved.get(k) != flat_now.get(k))
       raise ValueError(f'Workdir {workdir} holds a run of a different config (fields {diff}); use another '
                        '--workdir, or delete this one to start over.')
-  else:
+  elif jax.process_index() == 0:
     with open(path + '.tmp', 'w') as f:
       json.dump(current, f, indent=2)
     os.replace(path + '.tmp', path)
@@ -197,11 +197,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
     logging.info('Resumed from step %d.', int(state.step))
   start_step = int(state.step)
 
-  writer = metric_writers.MetricWriter(workdir, start_step)
+  primary = jax.process_index() == 0  # Process 0 alone writes the workdir's files, checkpoints aside.
+  writer = metric_writers.MetricWriter(workdir, start_step, to_files=primary)
   rng = jax.random.key(config.seed)
   batches = _train_stream(train_data, t.batch_size, config.seed, start_step)
   progress = tqdm.tqdm(total=total_steps, initial=start_step, desc=f'{task.name}/{config.method.name}',
-                       disable=None, dynamic_ncols=True)
+                       disable=None if primary else True, dynamic_ncols=True)
   loop_start, eval_seconds = time.time(), 0.0
   last_time, last_step = loop_start, start_step
   for step in range(start_step + 1, total_steps + 1):
@@ -237,8 +238,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   test = {name: evaluate(eval_step, best.params, data, task, t.eval_batch_size, shard)
           for name, data in test_data.items()}
   eval_seconds += time.time() - eval_start
-  delta_bytes = checkpoint.save_delta(os.path.join(workdir, 'delta.safetensors'),
-                                      jax.device_get(partition.trainable_subtree(best.params, labels)), meta)
+  best_trainable = jax.device_get(partition.trainable_subtree(best.params, labels))
+  delta_bytes = checkpoint.save_delta(os.path.join(workdir, 'delta.safetensors'), best_trainable, meta) \
+      if primary else None  # Other processes write no files.
   results = {
       'task': task.name, 'method': config.method.name, 'protocol': config.data.protocol, 'seed': config.seed,
       'pooling': model.pooling,
@@ -251,8 +253,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   }
   writer.write(total_steps, {f'test/{name}/{k}': v for name, m in test.items() for k, v in m.items()})
   writer.close()
-  with open(os.path.join(workdir, 'results.json.tmp'), 'w') as f:
-    json.dump(results, f, indent=2)
-  os.replace(os.path.join(workdir, 'results.json.tmp'), os.path.join(workdir, 'results.json'))
+  if primary:
+    with open(os.path.join(workdir, 'results.json.tmp'), 'w') as f:
+      json.dump(results, f, indent=2)
+    os.replace(os.path.join(workdir, 'results.json.tmp'), os.path.join(workdir, 'results.json'))
   logging.info('Test: %s', test)
   return results

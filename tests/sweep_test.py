@@ -5,6 +5,8 @@ import glob
 import io
 import json
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -145,6 +147,30 @@ class CommandsTest(parameterized.TestCase):
     _finish(jobs[0])
     self.assertLen(self._main('list', pending=True), len(jobs) - 1)
     self.assertLen(self._main('list', filter='^rte-houlsby'), 5)
+
+  def test_slurm_script_runs_the_pending_jobs(self):
+    out = os.path.join(self.root, 'sweep.sbatch')
+    jobs = sweep_lib.expand(sweep_lib.load_sweep('fewshot_minilm'), self.root)
+    _finish(jobs[0])
+    printed = self._main('slurm', out=out, gpus=1, max_running=4, time='0:30:00')
+    self.assertEqual(printed, [f'{out}: 29 of 30 jobs; submit with: sbatch {out}'])
+    script = open(out).read()
+    for option in ('--array=0-28%4', '--gpus=1', '--time=0:30:00', '--cpus-per-task=4', '--mem=16G',
+                   f'--output={self.root}/fewshot_minilm/slurm-%A_%a.out'):
+      self.assertIn(f'#SBATCH {option}\n', script)
+    cases = re.findall(r'^  (\d+)\) (.*) ;;$', script, re.MULTILINE)
+    self.assertEqual([int(i) for i, _ in cases], list(range(29)))
+    self.assertEqual([command for _, command in cases], self._main('list', pending=True))
+    # Task 3 runs job 4's command from this directory: a fake `python` echoes its arguments.
+    bin_dir = self.create_tempdir().full_path
+    with open(os.path.join(bin_dir, 'python'), 'w') as f:
+      f.write('#!/bin/sh\necho "$PWD" "$@"\n')
+    os.chmod(os.path.join(bin_dir, 'python'), 0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", SLURM_ARRAY_TASK_ID='3')
+    ran = subprocess.run(['bash', out], env=env, capture_output=True, text=True, check=True).stdout
+    self.assertEqual(ran, shlex.join([os.getcwd(), *jobs[4].argv()[1:]]) + '\n')
+    env['SLURM_ARRAY_TASK_ID'] = '29'
+    self.assertEqual(subprocess.run(['bash', out], env=env, capture_output=True).returncode, 2)
 
   def test_status_counts(self):
     jobs = sweep_lib.expand(sweep_lib.load_sweep('fewshot_minilm'), self.root)
