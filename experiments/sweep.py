@@ -41,6 +41,8 @@ import time
 from absl import app
 from absl import flags
 
+from spartan_jax import config_validation
+
 _SWEEP = flags.DEFINE_string('sweep', None, 'A sweep file (experiments/sweeps/x.py) or its name (x).')
 _ROOT = flags.DEFINE_string('root', 'experiments/runs', 'Workdirs go to <root>/<sweep name>/<job name>.')
 _WORKERS = flags.DEFINE_integer('workers', 1, 'run: jobs run at once, each a `spartan_jax.main` process.')
@@ -217,6 +219,18 @@ def build_config(job: Job, get_config: Callable):
   return config
 
 
+def check_configs(jobs: Sequence[Job]) -> None:
+  """Every job's config builds and validates before any starts; raises naming the job."""
+  if not os.path.exists(jobs[0].config if jobs else DEFAULT_CONFIG):
+    raise app.UsageError(f'No {jobs[0].config if jobs else DEFAULT_CONFIG} here: run from the repository root.')
+  get_configs = {path: load_get_config(path) for path in {job.config for job in jobs}}
+  for job in jobs:
+    try:
+      config_validation.validate(build_config(job, get_configs[job.config]))
+    except config_validation.ConfigError as e:
+      raise config_validation.ConfigError(f'{job.name}: {e}') from None
+
+
 def _typed(value: str, current):
   if isinstance(current, bool):
     return value.lower() in ('true', '1')
@@ -260,7 +274,8 @@ def run_jobs(jobs: Sequence[Job], runner: Callable[[Job], int] = subprocess_runn
     except Exception as e:  # pylint: disable=broad-except
       return f'{type(e).__name__}: {e}'
     if returncode:
-      return f'exit status {returncode}'
+      error_line = _error_line(job)
+      return f'exit status {returncode}' + (f': {error_line}' if error_line else '')
     if not os.path.exists(os.path.join(job.workdir, RESULTS)):
       return f'exited 0 without {RESULTS}'
     return None
@@ -313,12 +328,25 @@ def _log_tail(job: Job, lines: int = 5) -> str:
     return ''
 
 
+def _error_line(job: Job) -> str | None:
+  """The last 'XError: message' line of the job's log (e.g. DivergenceError naming the step)."""
+  found = [line.strip() for line in _log_tail(job, 40).splitlines() if re.match(r'^\w+(Error|Exception): ', line)]
+  return found[-1] if found else None
+
+
+def _failure(job: Job) -> str:
+  with open(os.path.join(job.workdir, FAILED)) as f:
+    return f.read().strip()
+
+
 def main(argv):
   if len(argv) != 2 or argv[1] not in COMMANDS:
     raise app.UsageError(f'Give one command, {" | ".join(COMMANDS)}; got {argv[1:]}.')
   command = argv[1]
   sweep = load_sweep(_SWEEP.value)
   jobs = select(expand(sweep, _ROOT.value), _FILTER.value)
+  if command in ('list', 'run'):
+    check_configs(jobs)
   if command == 'list':
     for job in jobs:
       if not (_PENDING.value and state(job) == 'done'):
@@ -329,13 +357,8 @@ def main(argv):
     for job in jobs:
       job_state = state(job)
       if job_state in ('running', 'failed', 'partial'):
-        print(f'  {job_state}: {job.workdir}')
+        print(f'  {job_state}: {job.workdir}' + (f': {_failure(job)}' if job_state == 'failed' else ''))
   else:
-    if not os.path.exists(jobs[0].config if jobs else DEFAULT_CONFIG):
-      raise app.UsageError(f'No {jobs[0].config if jobs else DEFAULT_CONFIG} here: run from the repository root.')
-    get_configs = {path: load_get_config(path) for path in {job.config for job in jobs}}
-    for job in jobs:  # Every job's config builds before any starts.
-      build_config(job, get_configs[job.config])
     # Jobs of the same shapes reuse each other's compiled steps (about half a few-shot run on a CPU).
     env = dict(os.environ)
     env.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(_ROOT.value, '.jax_cache'))

@@ -4,12 +4,15 @@ Kept short so the logic lives in `train.py`, importable from tests and notebooks
 """
 
 import logging as pylogging
+import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from spartan_jax import checkpoint
+from spartan_jax import config_validation
 from spartan_jax import train
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'A configs/*.py file, with :ARG.', lock_config=True)
@@ -29,7 +32,10 @@ def main(argv):
   config = _CONFIG.value
   workdir = _WORKDIR.value or f'workdirs/{config.task}-{config.method.name}-{config.data.protocol}-{config.seed}'
   logging.info('Config:\n%s', config)
-  results = train.train_and_evaluate(config, workdir)
+  try:
+    results = train.train_and_evaluate(config, workdir)
+  except (config_validation.ConfigError, train.DivergenceError, checkpoint.CheckpointError) as e:
+    sys.exit(f'{type(e).__name__}: {e}')  # Exit status 1, no traceback: the message says what to change.
   print(f"{results['task']} {results['method']}: test {results['test']} "
         f"({results['params']['trainable']:,} trainable params, {results['delta_bytes']:,} bytes per task); "
         f'results in {workdir}/results.json')
