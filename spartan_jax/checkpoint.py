@@ -88,7 +88,8 @@ def load_delta(path: str, expect: dict | None = None) -> tuple[dict, dict]:
   except Exception as e:  # pylint: disable=broad-except  # safetensors raises its own error types.
     raise CheckpointError(f'{path} is not a delta written by save_delta ({type(e).__name__}: {e}); '
                           'rerun the training that writes it.') from None
-  found = {'task': meta.get('task'), 'method': (meta.get('method') or {}).get('name'),
+  method = meta.get('method')
+  found = {'task': meta.get('task'), 'method': method.get('name') if isinstance(method, dict) else method,
            'checkpoint': meta.get('checkpoint')}
   wrong = {k: (v, found.get(k)) for k, v in (expect or {}).items() if found.get(k) != v}
   if wrong:

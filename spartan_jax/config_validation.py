@@ -107,7 +107,8 @@ def validate(config) -> None:
   c.choice('data.source', SOURCES)
   glue_dir = c.get('data.glue_dir') or ''
   if glue_dir and not os.path.isdir(glue_dir):
-    c.fail('data.glue_dir', 'is not a directory', 'point it at the folder holding <TASK>/train.tsv')
+    c.fail('data.glue_dir', 'is not a directory',
+           'set --config.data.glue_dir to the folder holding <TASK>/train.tsv')
   if c.get('data.source') == 'tsv' and not (glue_dir or os.environ.get('GLUE_DIR')):
     c.fail('data.source', 'needs GLUE TSVs', 'set --config.data.glue_dir or $GLUE_DIR')
   if c.choice('data.protocol', PROTOCOLS):

@@ -14,6 +14,7 @@ import orbax.checkpoint as ocp
 from flax import traverse_util
 
 from spartan_jax import checkpoint
+from spartan_jax import config_validation
 from spartan_jax import optim
 from spartan_jax import partition
 from spartan_jax import sharding
@@ -94,8 +95,8 @@ class TrainTest(parameterized.TestCase):
       train.check_workdir(workdir, self.config(learning_rate=0.5))
 
   @parameterized.named_parameters(
-      ('unknown_task', 'glue,runlocal', {}, 'Unknown task'),
-      ('unknown_method', 'rte,method=prompt,runlocal', {}, 'Unknown method'),
+      ('unknown_task', 'glue,runlocal', {}, "task='glue': is unknown"),
+      ('unknown_method', 'rte,method=prompt,runlocal', {}, "method.name='prompt': is unknown"),
       ('k_too_large', 'rte,k=5000,seed=13,runlocal', {}, '5000'),
       ('batch_not_divisible', 'rte,k=16,seed=13,runlocal', {'batch_size': 6}, 'divisible by the 4'),
   )
@@ -109,7 +110,7 @@ class TrainTest(parameterized.TestCase):
   def test_missing_glue_dir_names_the_path_and_the_fix(self):
     config = self.config()
     config.data.glue_dir = '/nonexistent/glue'
-    with self.assertRaisesRegex(FileNotFoundError, r'/nonexistent/glue.*glue_dir'):
+    with self.assertRaisesRegex(config_validation.ConfigError, r'/nonexistent/glue.*glue_dir'):
       train.train_and_evaluate(config, self.create_tempdir().full_path)
 
 
