@@ -73,7 +73,7 @@ def make_train_step(model, tx: optax.GradientTransformation, aux_loss_weight: fl
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
     metrics = {'loss': loss, 'aux_loss': aux_loss}
     if labels is not None:
-      metrics['grad_norm'] = optax.global_norm(partition.trainable_subtree(grads, labels))
+      metrics['grad_norm'] = optax.tree.norm(partition.trainable_subtree(grads, labels))
     return new_state, metrics
 
   return train_step
