@@ -149,6 +149,8 @@ def evaluate(eval_step, params, encoded, task, batch_size: int, shard) -> dict:
   for batch in pipeline.eval_batches(encoded, batch_size):
     logits = np.asarray(eval_step(params, shard(batch)))
     real = batch['mask'] > 0
+    if not np.isfinite(logits[real]).all():
+      raise DivergenceError('the model predicts NaN or infinity')
     predictions.append(logits[real, 0] if task.is_regression else logits[real].argmax(-1))
     labels.append(batch['label'][real])
   return metrics_lib.compute_metrics(task, np.concatenate(predictions), np.concatenate(labels))
@@ -213,18 +215,22 @@ def train_and_evaluate(config, workdir: str) -> dict:
   progress = tqdm.tqdm(total=total_steps, initial=start_step, desc=f'{task.name}/{config.method.name}',
                        disable=None, dynamic_ncols=True)
   loop_start, eval_seconds = time.time(), 0.0
+
+  def diverged(step, what):
+    progress.close()
+    kept = manager.latest_step() or 'none'
+    return DivergenceError(
+        f'Diverged at step {step} of {total_steps} with learning rate {t.learning_rate}: {what}. Nothing '
+        f'of this run was kept beyond its last finite checkpoint (step {kept}); lower '
+        '--config.train.learning_rate or set --config.train.grad_clip_norm (delete the workdir to start over).')
+
   last_time, last_step = loop_start, start_step
   for step in range(start_step + 1, total_steps + 1):
     state, train_metrics = train_step(state, shard(next(batches)), rng)
     progress.update()
     loss, grad_norm = (float(train_metrics[k]) for k in ('loss', 'grad_norm'))
     if not (np.isfinite(loss) and np.isfinite(grad_norm)):
-      progress.close()
-      raise DivergenceError(
-          f'Diverged at step {step} of {total_steps} with learning rate {t.learning_rate}: loss {loss}, '
-          f'gradient norm {grad_norm}. Nothing from this run was kept beyond its last finite checkpoint '
-          f'(step {manager.latest_step()}); lower --config.train.learning_rate or set '
-          '--config.train.grad_clip_norm (delete the workdir to start over).')
+      raise diverged(step, f'loss {loss}, gradient norm {grad_norm}')
     if step % t.log_every == 0 or step == total_steps:
       train_metrics = jax.device_get(train_metrics)
       rate = (step - last_step) / (time.time() - last_time)
@@ -234,8 +240,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
     if step % t.eval_every == 0 or step == total_steps:
       eval_start = time.time()
       if dev_data is not None:
-        dev = evaluate(eval_step, state.params, dev_data, task, t.eval_batch_size, shard)
+        try:
+          dev = evaluate(eval_step, state.params, dev_data, task, t.eval_batch_size, shard)
+        except DivergenceError as e:
+          raise diverged(step, f'on dev {e}') from None
         dev_score = metrics_lib.split_score(task, dev)
+        if not np.isfinite(dev_score):
+          raise diverged(step, f'dev metrics {dev}')
         writer.write(step, {f'dev/{k}': v for k, v in dev.items()} | {'dev/score': dev_score})
       else:
         dev_score = 0.0  # No dev split: every checkpoint ties, and ties go to the latest.
