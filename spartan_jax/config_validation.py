@@ -51,13 +51,13 @@ class _Checker:
       node = node[part]
     return node
 
-  def fail(self, field: str, problem: str, fix: str) -> None:
-    self.errors.append(f'{field}={self.get(field)!r}: {problem}; {fix}.')
+  def fail(self, field: str, problem: str, fix: str | None) -> None:
+    self.errors.append(f'{field}={self.get(field)!r}: {problem}' + (f'; {fix}.' if fix else ''))
 
   def int_at_least(self, field: str, low: int) -> bool:
     value = self.get(field)
     if not _is_int(value) or value < low:
-      self.fail(field, f'must be an integer >= {low}', f'set --config.{field} to {max(low, 1)} or more')
+      self.fail(field, f'must be an integer >= {low}', f'set --config.{field} to {low} or more')
       return False
     return True
 
@@ -130,9 +130,9 @@ def validate(config) -> None:
   if isinstance(c.get('model.checkpoint'), str) and c.get('model.checkpoint'):
     encoder, error = _encoder_config(c.get('model.checkpoint'))
   else:
-    error = 'must be a checkpoint directory, a hub id or "minilm"'
+    error = 'must be a checkpoint directory, a hub id or "minilm"; set --config.model.checkpoint.'
   if error:
-    c.fail('model.checkpoint', error.rstrip('.'), 'give a directory with config.json and *.safetensors')
+    c.fail('model.checkpoint', error, None)
   if encoder and length_ok:
     positions = encoder.max_position_embeddings - (
         encoder.pad_token_id + 1 if encoder.model_type == 'roberta' else 0)

@@ -214,7 +214,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
   batches = _train_stream(train_data, t.batch_size, config.seed, start_step)
   progress = tqdm.tqdm(total=total_steps, initial=start_step, desc=f'{task.name}/{config.method.name}',
                        disable=None, dynamic_ncols=True)
-  loop_start, eval_seconds = time.time(), 0.0
 
   def diverged(step, what):
     progress.close()
@@ -224,6 +223,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         f'of this run was kept beyond its last finite checkpoint (step {kept}); lower '
         '--config.train.learning_rate or set --config.train.grad_clip_norm (delete the workdir to start over).')
 
+  loop_start, eval_seconds = time.time(), 0.0
   last_time, last_step = loop_start, start_step
   for step in range(start_step + 1, total_steps + 1):
     state, train_metrics = train_step(state, shard(next(batches)), rng)
