@@ -19,7 +19,9 @@ Each job runs in `<root>/<name>/<job name>`, the job name made from its values
 (`rte-houlsby-k16-seed13-minilm-lr0.0003`). `run` skips jobs whose workdir has results.json and
 reruns the others: `spartan_jax.main` resumes an interrupted workdir from its last checkpoint.
 While a job runs its workdir holds RUNNING (host and pid), so a second `run` of the same sweep on this
-host skips it; a job that failed leaves FAILED (why), removed when it runs again. A RUNNING left by a
+host skips it; a job that failed leaves FAILED (why: the exit status and the log's last `...Error:` line,
+e.g. a DivergenceError naming the step), removed when it runs again. `list` and `run` first validate
+every job's config (spartan_jax.config_validation) and start nothing if one is bad. A RUNNING left by a
 killed process on this host is taken over; one written by another host is trusted until deleted.
 """
 
