@@ -145,7 +145,8 @@ def load_models(config, delta_path: str):
   model, params = model_lib.from_pretrained(pretrained.resolve_checkpoint(config.model.checkpoint),
                                             config.method.name, task.num_labels, seed=config.seed,
                                             **train.model_specs(config))
-  delta, _ = checkpoint.load_delta(delta_path)
+  delta, _ = checkpoint.load_delta(delta_path, expect={'task': task.name, 'method': config.method.name,
+                                                       'checkpoint': config.model.checkpoint})
   return model, partition.merge_trainable(params, delta), params
 
 

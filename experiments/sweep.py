@@ -23,7 +23,9 @@ Each job runs in `<root>/<name>/<job name>`, the job name made from its values
 (`rte-houlsby-k16-seed13-minilm-lr0.0003`). `run` skips jobs whose workdir has results.json and
 reruns the others: `spartan_jax.main` resumes an interrupted workdir from its last checkpoint.
 While a job runs its workdir holds RUNNING (host and pid), so a second `run` of the same sweep on this
-host skips it; a job that failed leaves FAILED (why), removed when it runs again. A RUNNING left by a
+host skips it; a job that failed leaves FAILED (why: the exit status and the log's last `...Error:` line,
+e.g. a DivergenceError naming the step), removed when it runs again. `list` and `run` first validate
+every job's config (spartan_jax.config_validation) and start nothing if one is bad. A RUNNING left by a
 killed process on this host is taken over; one written by another host is trusted until deleted.
 `slurm` writes a SLURM job-array script with one array task per unfinished job; task i runs the i-th
 command that `list --pending` prints, from this directory.
@@ -48,6 +50,8 @@ import time
 from absl import app
 from absl import flags
 import numpy as np
+
+from spartan_jax import config_validation
 
 _SWEEP = flags.DEFINE_string('sweep', None, 'A sweep file (experiments/sweeps/x.py) or its name (x).')
 _ROOT = flags.DEFINE_string('root', 'experiments/runs', 'Workdirs go to <root>/<sweep name>/<job name>.')
@@ -232,6 +236,18 @@ def build_config(job: Job, get_config: Callable):
   return config
 
 
+def check_configs(jobs: Sequence[Job]) -> None:
+  """Every job's config builds and validates before any starts; raises naming the job."""
+  if not os.path.exists(jobs[0].config if jobs else DEFAULT_CONFIG):
+    raise app.UsageError(f'No {jobs[0].config if jobs else DEFAULT_CONFIG} here: run from the repository root.')
+  get_configs = {path: load_get_config(path) for path in {job.config for job in jobs}}
+  for job in jobs:
+    try:
+      config_validation.validate(build_config(job, get_configs[job.config]))
+    except config_validation.ConfigError as e:
+      raise config_validation.ConfigError(f'{job.name}: {e}') from None
+
+
 def _typed(value: str, current):
   if isinstance(current, bool):
     return value.lower() in ('true', '1')
@@ -275,7 +291,8 @@ def run_jobs(jobs: Sequence[Job], runner: Callable[[Job], int] = subprocess_runn
     except Exception as e:  # pylint: disable=broad-except
       return f'{type(e).__name__}: {e}'
     if returncode:
-      return f'exit status {returncode}'
+      error_line = _error_line(job)
+      return f'exit status {returncode}' + (f': {error_line}' if error_line else '')
     if not os.path.exists(os.path.join(job.workdir, RESULTS)):
       return f'exited 0 without {RESULTS}'
     return None
@@ -366,12 +383,25 @@ def _log_tail(job: Job, lines: int = 5) -> str:
     return ''
 
 
+def _error_line(job: Job) -> str | None:
+  """The last 'XError: message' line of the job's log (e.g. DivergenceError naming the step)."""
+  found = [line.strip() for line in _log_tail(job, 40).splitlines() if re.match(r'^\w+(Error|Exception): ', line)]
+  return found[-1] if found else None
+
+
+def _failure(job: Job) -> str:
+  with open(os.path.join(job.workdir, FAILED)) as f:
+    return f.read().strip()
+
+
 def main(argv):
   if len(argv) != 2 or argv[1] not in COMMANDS:
     raise app.UsageError(f'Give one command, {" | ".join(COMMANDS)}; got {argv[1:]}.')
   command = argv[1]
   sweep = load_sweep(_SWEEP.value)
   jobs = select(expand(sweep, _ROOT.value), _FILTER.value)
+  if command in ('list', 'run'):
+    check_configs(jobs)
   if command == 'list':
     listed = [job for job in jobs if not (_PENDING.value and state(job) == 'done')]
     seconds = sweep.get('seconds_per_job') or median_seconds(jobs)
@@ -397,13 +427,8 @@ def main(argv):
     for job in jobs:
       job_state = state(job)
       if job_state in ('running', 'failed', 'partial'):
-        print(f'  {job_state}: {job.workdir}')
+        print(f'  {job_state}: {job.workdir}' + (f': {_failure(job)}' if job_state == 'failed' else ''))
   else:
-    if not os.path.exists(jobs[0].config if jobs else DEFAULT_CONFIG):
-      raise app.UsageError(f'No {jobs[0].config if jobs else DEFAULT_CONFIG} here: run from the repository root.')
-    get_configs = {path: load_get_config(path) for path in {job.config for job in jobs}}
-    for job in jobs:  # Every job's config builds before any starts.
-      build_config(job, get_configs[job.config])
     # Jobs of the same shapes reuse each other's compiled steps (about half a few-shot run on a CPU).
     env = dict(os.environ)
     env.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(_ROOT.value, '.jax_cache'))

@@ -4,6 +4,7 @@ Kept short so the logic lives in `train.py`, importable from tests and notebooks
 """
 
 import logging as pylogging
+import sys
 
 from absl import app
 from absl import flags
@@ -11,6 +12,8 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from spartan_jax import checkpoint
+from spartan_jax import config_validation
 from spartan_jax import sharding
 from spartan_jax import train
 
@@ -36,7 +39,10 @@ def main(argv):
   config = _CONFIG.value
   workdir = _WORKDIR.value or f'workdirs/{config.task}-{config.method.name}-{config.data.protocol}-{config.seed}'
   logging.info('Config:\n%s', config)
-  results = train.train_and_evaluate(config, workdir)
+  try:
+    results = train.train_and_evaluate(config, workdir)
+  except (config_validation.ConfigError, train.DivergenceError, checkpoint.CheckpointError) as e:
+    sys.exit(f'{type(e).__name__}: {e}')  # Exit status 1, no traceback: the message says what to change.
   if jax.process_index() == 0:  # The others wrote no files.
     print(f"{results['task']} {results['method']}: test {results['test']} "
           f"({results['params']['trainable']:,} trainable params, {results['delta_bytes']:,} bytes per task); "

@@ -16,6 +16,7 @@ import transformers
 from flax import traverse_util
 
 from spartan_jax import checkpoint
+from spartan_jax import config_validation
 from spartan_jax import metric_writers
 from spartan_jax import metrics as metrics_lib
 from spartan_jax import optim
@@ -34,6 +35,10 @@ _DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 _TIE_BREAK = 1e-12  # Per step, added to the dev score so that equal scores prefer the later step.
 
 
+class DivergenceError(RuntimeError):
+  """The loss or gradient norm became NaN or infinite; the run stops without results."""
+
+
 def task_loss(logits, labels, mask):
   """Mean over real rows (mask=1) of cross-entropy, or of squared error when there is one output."""
   if logits.shape[-1] == 1:
@@ -48,8 +53,11 @@ def _apply(model, params, batch, **kwargs):
                      **kwargs)
 
 
-def make_train_step(model, tx: optax.GradientTransformation, aux_loss_weight: float = 0.0):
-  """train_step(state, batch, rng) -> (state, metrics); dropout rng folded with the step."""
+def make_train_step(model, tx: optax.GradientTransformation, aux_loss_weight: float = 0.0, labels=None):
+  """train_step(state, batch, rng) -> (state, metrics); dropout rng folded with the step.
+
+  With the param `labels`, metrics include the trainable parameters' gradient norm.
+  """
 
   def train_step(state: TrainState, batch, rng):
     rng = jax.random.fold_in(rng, state.step)
@@ -63,7 +71,10 @@ def make_train_step(model, tx: optax.GradientTransformation, aux_loss_weight: fl
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-    return new_state, {'loss': loss, 'aux_loss': aux_loss}
+    metrics = {'loss': loss, 'aux_loss': aux_loss}
+    if labels is not None:
+      metrics['grad_norm'] = optax.tree.norm(partition.trainable_subtree(grads, labels))
+    return new_state, metrics
 
   return train_step
 
@@ -138,6 +149,8 @@ def evaluate(eval_step, params, encoded, task, batch_size: int, shard) -> dict:
   for batch in pipeline.eval_batches(encoded, batch_size):
     logits = np.asarray(eval_step(params, shard(batch)))
     real = batch['mask'] > 0
+    if not np.isfinite(logits[real]).all():
+      raise DivergenceError('the model predicts NaN or infinity')
     predictions.append(logits[real, 0] if task.is_regression else logits[real].argmax(-1))
     labels.append(batch['label'][real])
   return metrics_lib.compute_metrics(task, np.concatenate(predictions), np.concatenate(labels))
@@ -147,10 +160,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """Trains, selects the best dev checkpoint, evaluates it on the test split(s); returns results.json."""
   start_time = time.time()
   # Inputs first: bad config or data fails here, before any model is loaded.
+  config_validation.validate(config)
   task = tasks.get_task(config.task)
   specs = model_specs(config)
-  if config.model.dtype not in _DTYPES:
-    raise ValueError(f'model.dtype={config.model.dtype!r}: use one of {sorted(_DTYPES)}.')
   dtype = _DTYPES[config.model.dtype]
   check_workdir(workdir, config)
   splits = load_data(config, task)
@@ -182,7 +194,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   state = jax.jit(functools.partial(create_train_state, tx=tx), out_shardings=replicated)(params)
   del params
   state_sharding = jax.tree.map(lambda _: replicated, state)
-  train_step = jax.jit(make_train_step(model, tx, config.method.aux_loss_weight),
+  train_step = jax.jit(make_train_step(model, tx, config.method.aux_loss_weight, labels),
                        in_shardings=(state_sharding, data_sharding, replicated),
                        out_shardings=(state_sharding, replicated), donate_argnums=0)
   eval_step = jax.jit(make_eval_step(model), in_shardings=(state_sharding.params, data_sharding),
@@ -203,11 +215,23 @@ def train_and_evaluate(config, workdir: str) -> dict:
   batches = _train_stream(train_data, t.batch_size, config.seed, start_step)
   progress = tqdm.tqdm(total=total_steps, initial=start_step, desc=f'{task.name}/{config.method.name}',
                        disable=None if primary else True, dynamic_ncols=True)
+
+  def diverged(step, what):
+    progress.close()
+    kept = manager.latest_step() or 'none'
+    return DivergenceError(
+        f'Diverged at step {step} of {total_steps} with learning rate {t.learning_rate}: {what}. Nothing '
+        f'of this run was kept beyond its last finite checkpoint (step {kept}); lower '
+        '--config.train.learning_rate or set --config.train.grad_clip_norm (delete the workdir to start over).')
+
   loop_start, eval_seconds = time.time(), 0.0
   last_time, last_step = loop_start, start_step
   for step in range(start_step + 1, total_steps + 1):
     state, train_metrics = train_step(state, shard(next(batches)), rng)
     progress.update()
+    loss, grad_norm = (float(train_metrics[k]) for k in ('loss', 'grad_norm'))
+    if not (np.isfinite(loss) and np.isfinite(grad_norm)):
+      raise diverged(step, f'loss {loss}, gradient norm {grad_norm}')
     if step % t.log_every == 0 or step == total_steps:
       train_metrics = jax.device_get(train_metrics)
       rate = (step - last_step) / (time.time() - last_time)
@@ -217,8 +241,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
     if step % t.eval_every == 0 or step == total_steps:
       eval_start = time.time()
       if dev_data is not None:
-        dev = evaluate(eval_step, state.params, dev_data, task, t.eval_batch_size, shard)
+        try:
+          dev = evaluate(eval_step, state.params, dev_data, task, t.eval_batch_size, shard)
+        except DivergenceError as e:
+          raise diverged(step, f'on dev {e}') from None
         dev_score = metrics_lib.split_score(task, dev)
+        if not np.isfinite(dev_score):
+          raise diverged(step, f'dev metrics {dev}')
         writer.write(step, {f'dev/{k}': v for k, v in dev.items()} | {'dev/score': dev_score})
       else:
         dev_score = 0.0  # No dev split: every checkpoint ties, and ties go to the latest.

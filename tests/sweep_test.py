@@ -233,6 +233,40 @@ class CommandsTest(parameterized.TestCase):
     self.assertEqual(sweep_lib.status_counts(jobs)['done'], 6)
     self.assertFalse(any(os.path.exists(os.path.join(j.workdir, 'FAILED')) for j in jobs))
 
+  def test_a_diverged_job_is_failed_with_the_step_in_status(self):
+    job = self.jobs[0]
+    reason = 'DivergenceError: Diverged at step 7 of 60 with learning rate 1000000000.0: loss nan, ...'
+
+    def diverging(job):
+      os.makedirs(job.workdir, exist_ok=True)
+      with open(os.path.join(job.workdir, 'log.txt'), 'a') as f:
+        f.write(f'I1129 training\n{reason}\n')
+      return 1
+
+    failures = sweep_lib.run_jobs([job], diverging, log=lambda _: None)
+    self.assertEqual(failures, [(job, f'exit status 1: {reason}')])
+    with flagsaver.flagsaver(sweep=os.path.join(ROOT, 'experiments', 'sweeps', 'fewshot_minilm.py'),
+                             root=self.root):
+      jobs = sweep_lib.expand(sweep_lib.load_sweep('fewshot_minilm'), self.root)
+      os.makedirs(jobs[0].workdir)
+      with open(os.path.join(jobs[0].workdir, 'FAILED'), 'w') as f:
+        f.write(f'exit status 1: {reason}\n')
+      out = io.StringIO()
+      with contextlib.redirect_stdout(out):
+        sweep_lib.main(['sweep', 'status'])
+    self.assertIn(f'  failed: {jobs[0].workdir}: exit status 1: {reason}', out.getvalue().splitlines())
+
+  def test_list_and_run_refuse_a_bad_config_before_any_job(self):
+    sweep = dict(name='bad', overrides=['--config.data.glue_dir=../shared/data/glue'],
+                 grid=dict(task='rte', k=16, seed=13, model='minilm', **{'train.learning_rate': [1e-3, -1.0]}))
+    jobs = sweep_lib.expand(sweep, self.root)
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    self.addCleanup(os.chdir, cwd)
+    with self.assertRaisesRegex(sweep_lib.config_validation.ConfigError,
+                                r'rte-k16-seed13-minilm-lr-1\.0: 1 bad config field\(s\):\s+train\.learning_rate=-1\.0'):
+      sweep_lib.check_configs(jobs)
+
   def test_a_running_job_is_skipped_and_a_dead_lock_taken_over(self):
     live, dead = self.jobs[:2]
     for job, pid in ((live, os.getpid()), (dead, _dead_pid())):

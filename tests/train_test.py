@@ -3,6 +3,9 @@
 import importlib.util
 import json
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 from unittest import mock
 
@@ -14,6 +17,7 @@ import orbax.checkpoint as ocp
 from flax import traverse_util
 
 from spartan_jax import checkpoint
+from spartan_jax import config_validation
 from spartan_jax import optim
 from spartan_jax import partition
 from spartan_jax import sharding
@@ -87,6 +91,40 @@ class TrainTest(parameterized.TestCase):
                                                           meta=ocp.args.JsonRestore()))
     return traverse_util.flatten_dict(restored['state']['trainable'], sep='/')
 
+  def test_diverging_run_stops_at_the_step_and_keeps_no_results(self):
+    config = self.config('stsb,k=16,seed=13,runlocal', learning_rate=1e9, grad_clip_norm=0.0, num_steps=10)
+    workdir = self.create_tempdir().full_path
+    with self.assertRaisesRegex(train.DivergenceError, r'Diverged at step (\d+) of 10 with learning rate '
+                                r'1000000000\.0: .*lower --config\.train\.learning_rate') as error:
+      train.train_and_evaluate(config, workdir)
+    step = int(str(error.exception).split()[3])
+    for name in ('results.json', 'delta.safetensors'):
+      self.assertFalse(os.path.exists(os.path.join(workdir, name)), name)
+    manager = checkpoint.create_manager(os.path.join(workdir, 'checkpoints'), keep=1)
+    if manager.latest_step() is not None:  # The checkpoints kept are finite ones from before the step.
+      self.assertLess(manager.latest_step(), step)
+      restored = manager.restore(manager.latest_step(), args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+      self.assertTrue(all(np.isfinite(x).all() for x in jax.tree.leaves(restored['state']['trainable'])))
+
+  def test_kill_during_a_checkpoint_save_resumes_from_the_previous_one(self):
+    config = self.config(num_steps=6)  # Saves at steps 2, 4 and 6.
+    straight, killed = self.create_tempdir().full_path, self.create_tempdir().full_path
+    # The child is SIGKILLed after orbax wrote step 4 into its temporary folder, before the rename.
+    script = _KILLED_DURING_SAVE.format(tests=os.path.dirname(__file__), checkpoint=self.checkpoint_dir,
+                                        glue=self.glue_dir, workdir=killed)
+    child = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=600,
+                           cwd=os.path.join(os.path.dirname(__file__), '..'), check=False)
+    self.assertEqual(child.returncode, -signal.SIGKILL, child.stderr[-3000:])
+    manager = checkpoint.create_manager(os.path.join(killed, 'checkpoints'), keep=1)
+    self.assertEqual(manager.latest_step(), 2)
+    self.assertTrue(any('tmp' in name for name in os.listdir(os.path.join(killed, 'checkpoints'))))
+    self.assertEqual(train.train_and_evaluate(config, killed)['test'],
+                     train.train_and_evaluate(config, straight)['test'])
+    final = [self._latest_trainable(w) for w in (straight, killed)]
+    for path in final[0]:
+      np.testing.assert_array_equal(final[0][path], final[1][path], err_msg=path)
+
   def test_workdir_with_another_config_is_refused(self):
     workdir = self.create_tempdir().full_path
     train.check_workdir(workdir, self.config())
@@ -94,8 +132,8 @@ class TrainTest(parameterized.TestCase):
       train.check_workdir(workdir, self.config(learning_rate=0.5))
 
   @parameterized.named_parameters(
-      ('unknown_task', 'glue,runlocal', {}, 'Unknown task'),
-      ('unknown_method', 'rte,method=prompt,runlocal', {}, 'Unknown method'),
+      ('unknown_task', 'glue,runlocal', {}, "task='glue': is unknown"),
+      ('unknown_method', 'rte,method=prompt,runlocal', {}, "method.name='prompt': is unknown"),
       ('k_too_large', 'rte,k=5000,seed=13,runlocal', {}, '5000'),
       ('batch_not_divisible', 'rte,k=16,seed=13,runlocal', {'batch_size': 6}, 'divisible by the 4'),
   )
@@ -109,8 +147,31 @@ class TrainTest(parameterized.TestCase):
   def test_missing_glue_dir_names_the_path_and_the_fix(self):
     config = self.config()
     config.data.glue_dir = '/nonexistent/glue'
-    with self.assertRaisesRegex(FileNotFoundError, r'/nonexistent/glue.*glue_dir'):
+    with self.assertRaisesRegex(config_validation.ConfigError, r'/nonexistent/glue.*glue_dir'):
       train.train_and_evaluate(config, self.create_tempdir().full_path)
+
+
+_KILLED_DURING_SAVE = '''
+import os, signal, sys
+sys.path[:0] = [{tests!r}, '.']
+import jax
+jax.config.update('jax_num_cpu_devices', 4)
+from orbax.checkpoint._src.path import atomicity
+from configs import glue
+from spartan_jax import train
+
+finalize = atomicity.AtomicRenameTemporaryPath.finalize
+
+async def finalize_or_die(self, *args, **kwargs):
+  if self.get_final().name == '4':
+    os.kill(os.getpid(), signal.SIGKILL)
+  return await finalize(self, *args, **kwargs)
+
+atomicity.AtomicRenameTemporaryPath.finalize = finalize_or_die
+config = glue.get_config('rte,k=16,seed=13,runlocal')
+config.model.checkpoint, config.data.glue_dir, config.train.num_steps = {checkpoint!r}, {glue!r}, 6
+train.train_and_evaluate(config, {workdir!r})
+'''
 
 
 class DataParallelTest(parameterized.TestCase):

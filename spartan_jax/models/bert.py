@@ -63,7 +63,13 @@ class EncoderConfig:
   @classmethod
   def from_json(cls, path: str) -> 'EncoderConfig':
     with open(path) as f:
-      return cls.from_dict(json.load(f))
+      try:
+        hf_config = json.load(f)
+      except json.JSONDecodeError as e:
+        raise ValueError(f'{path} is not valid JSON ({e}); restore the checkpoint\'s config.json.') from None
+    if not isinstance(hf_config, dict):
+      raise ValueError(f'{path} holds no JSON object; restore the checkpoint\'s config.json.')
+    return cls.from_dict(hf_config)
 
 
 def position_ids_for(input_ids: jax.Array, config: EncoderConfig) -> jax.Array:
