@@ -29,6 +29,7 @@ CASES = [
     ({'method.memory.layers': '0,9'}, "method.memory.layers='0,9': must be \"all\" or comma-separated layer indices in [0, 6)"),
     ({'model.checkpoint': '/no/such/dir'}, "model.checkpoint='/no/such/dir': Checkpoint '/no/such/dir' is not a directory"),
     ({'model.dtype': 'float16'}, "model.dtype='float16': is unknown; use one of float32, bfloat16"),
+    ({'model.pooling': 'max'}, "model.pooling='max': is unknown; use one of auto, cls_pooler, cls, mean"),
     ({'data.k': 0}, 'data.k=0: must be an integer >= 1'),
     ({'data.glue_dir': '/no/such/glue'}, "data.glue_dir='/no/such/glue': is not a directory"),
     ({'data.buckets': (64, 32)}, 'data.buckets=(64, 32): must be a non-empty, strictly increasing tuple'),
