@@ -77,8 +77,8 @@ def peak_tflops(device_kind: str) -> dict | None:
 def device_info() -> dict:
   dev = jax.devices()[0]
   return {'backend': jax.default_backend(), 'device_kind': dev.device_kind, 'device_count': jax.device_count(),
-          'jax': jax.__version__, 'jaxlib': getattr(jax.lib, '__version__', None) or jax.__version__,
-          'peak_tflops': peak_tflops(dev.device_kind)}
+          'jax': jax.__version__, 'platform_version': getattr(getattr(dev, 'client', None), 'platform_version', None),
+          'peak_tflops': peak_tflops(dev.device_kind), 'machine': benchmark.machine_line()}
 
 
 def memory_in_use() -> dict | None:
@@ -333,7 +333,8 @@ def format_part(name: str, part: dict) -> list[str]:
 def format_markdown(results: dict) -> str:
   d = results['device']
   lines = [f"# Accelerator check: {d['device_kind']} ({d['backend']})", '', f"`{results['command']}`", '',
-           f"- jax {d['jax']}, {d['device_count']} device(s), peak TFLOP/s {d['peak_tflops']}",
+           f"- jax {d['jax']}, {d['device_count']} device(s), peak TFLOP/s {d['peak_tflops']}, "
+           f"platform {d['platform_version']}", f"- machine: {d['machine']}",
            f"- {'dry run (tiny shapes), ' if results['dry_run'] else ''}budget {results['budget_s']:.0f} s, "
            f"total {results.get('total_seconds', 0):.0f} s",
            '- speed: ' + results['method'], '',

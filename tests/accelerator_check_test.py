@@ -77,10 +77,10 @@ class AcceleratorCheckTest(absltest.TestCase):
 
   def test_budget_keeps_finished_parts_and_marks_the_rest(self):
     def slow(record, budget):
-      record['rows'] = [1]
+      record['items'] = [1]
       time.sleep(0.3)
       budget.check()
-      record['rows'].append(2)
+      record['items'].append(2)
 
     def broken(record, budget):
       del record, budget
@@ -98,7 +98,7 @@ class AcceleratorCheckTest(absltest.TestCase):
     self.assertEqual(status, {'first': 'done', 'broken': 'failed', 'slow': 'partial', 'never': 'skipped'})
     self.assertEqual(results['parts']['first']['result'], {'x': 1})
     self.assertIn('ValueError: no such device', results['parts']['broken']['error'])
-    self.assertEqual(results['parts']['slow']['result'], {'rows': [1]})
+    self.assertEqual(results['parts']['slow']['result'], {'items': [1]})
     self.assertEqual(writes[0]['parts']['first']['status'], 'done')  # Written after the first part.
     self.assertEqual(writes[0]['parts']['slow']['status'], 'skipped')
     on_disk, markdown = read(out)
