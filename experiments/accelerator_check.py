@@ -175,10 +175,13 @@ def speed(record: dict, budget, model: str, batch: int, length: int, dtype_name:
   rounds; writes rows into record['rows']."""
   config = encoder_config(model, dry_run)
   cases, info = [], {}
+  record['compile_s'] = {}  # Per variant (inference + train step), kept if the budget runs out.
   for variant in variants:
     budget.check()
+    start = time.time()
     c, i = benchmark.build_cases(config, [variant], batch, 0, length, dropout_cost=False, grad_check=False,
                                  dtype=DTYPES[dtype_name])
+    record['compile_s'][variant] = time.time() - start
     cases += c
     info.update(i)
   budget.check()
@@ -320,9 +323,13 @@ def format_part(name: str, part: dict) -> list[str]:
         if f'vs_{a}' in x:
           lines.append(f"- SPARTAN vs {a}: inference throughput × {fmt(x[f'vs_{a}']['infer'])}, train-step "
                        f"time × {fmt(x[f'vs_{a}']['train'])}")
-    mem = r.get('device_memory')
-    lines += [f"- device memory after the part: {_f(mem['peak_gb'], '.2f')} GB peak, "
-              f"{_f(mem['in_use_gb'], '.2f')} GB in use" if mem else '- device memory stats: none', '']
+  if 'compile_s' in r:
+    lines.append('- compile s: ' + ', '.join(f'{v} {t:.1f}' for v, t in r['compile_s'].items()))
+    if 'device_memory' in r:
+      mem = r['device_memory']
+      lines.append(f"- device memory after the part: {_f(mem['peak_gb'], '.2f')} GB peak, "
+                   f"{_f(mem['in_use_gb'], '.2f')} GB in use" if mem else '- device memory stats: none')
+    lines.append('')
   if 'test' in r:
     lines += [f"test {json.dumps(r['test'])}, score {_f(r['test_score'])}, best step {r['best_step']} of "
               f"{r['total_steps']}, {_f(r['steps_per_s'], '.2f')} train steps/s, seconds "

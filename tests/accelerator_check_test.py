@@ -57,7 +57,8 @@ class AcceleratorCheckTest(absltest.TestCase):
       self.assertLen(errors, 6)
       self.assertLess(max(l[k] / max(l.get(k[:-4] + '_scale', 1.0), 1.0) for k in errors), limit, l)
 
-    rows = results['parts']['speed roberta-base 2x8 bfloat16']['result']['rows']
+    speed = results['parts']['speed roberta-base 2x8 bfloat16']['result']
+    rows = speed['rows']
     self.assertEqual([r['variant'] for r in rows], list(VARIANTS))
     for r in rows:
       self.assertEqual((r['model'], r['batch'], r['length'], r['dtype']), ('roberta-base', 2, 8, 'bfloat16'))
@@ -65,6 +66,7 @@ class AcceleratorCheckTest(absltest.TestCase):
         self.assertTrue(math.isfinite(r[key]) and r[key] > 0, f"{r['variant']} {key}={r[key]}")
       self.assertIsNone(r['train_mfu'])  # No peak for a CPU.
     self.assertIn('vs_houlsby', rows[1])
+    self.assertEqual(list(speed['compile_s']), list(VARIANTS))
 
     demo = results['parts']['demo']['result']
     self.assertEqual(demo['total_steps'], 2)
@@ -74,6 +76,7 @@ class AcceleratorCheckTest(absltest.TestCase):
       self.assertIn(f'## {name}: done', markdown)
     self.assertIn('| bert | float32 |', markdown)
     self.assertIn('SPARTAN vs houlsby', markdown)
+    self.assertIn('- compile s: backbone', markdown)
 
   def test_budget_keeps_finished_parts_and_marks_the_rest(self):
     def slow(record, budget):
