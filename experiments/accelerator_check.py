@@ -1,7 +1,7 @@
 r"""One command that checks numerics and measures speed on whatever device JAX has (GPU, TPU or CPU).
 
   python -m experiments.accelerator_check --out=experiments/results/accelerator_h200 --budget_s=480
-  python -m experiments.accelerator_check --dry_run --out=/tmp/accelerator_dry  # tiny shapes, CPU, ~30 s
+  python -m experiments.accelerator_check --dry_run --out=/tmp/accelerator_dry  # tiny shapes, CPU, minutes
 
 Parts, most valuable first; <out>/accelerator_check.{json,md} are rewritten after each part, so a
 killed run keeps what finished. When --budget_s runs out, the running part stops (keeping the rows it
