@@ -108,13 +108,16 @@ def _no_dropout(config):
 
 
 def compiled_costs(compiled) -> dict:
-  """{'gflop', 'gb' (bytes accessed), 'temp_gb'} of a compiled function (nan where XLA gives none)."""
+  """{'gflop', 'gb' (bytes accessed), 'temp_gb', 'mem_gb'} of a compiled function (nan where XLA gives
+  none); mem_gb is XLA's device memory estimate: arguments + outputs + temporaries - donated aliases."""
   cost = compiled.cost_analysis()
   cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
   mem = compiled.memory_analysis()
   return {'gflop': float(cost.get('flops', float('nan'))) / 1e9,
           'gb': float(cost.get('bytes accessed', float('nan'))) / 1e9,
-          'temp_gb': getattr(mem, 'temp_size_in_bytes', float('nan')) / 1e9}
+          'temp_gb': getattr(mem, 'temp_size_in_bytes', float('nan')) / 1e9,
+          'mem_gb': sum(getattr(mem, f'{k}_size_in_bytes', float('nan')) * sign for k, sign in
+                        (('argument', 1), ('output', 1), ('temp', 1), ('alias', -1))) / 1e9}
 
 
 @dataclasses.dataclass
@@ -126,6 +129,7 @@ class Case:
   gflop: float
   items: int  # examples per call
   gb: float = float('nan')  # bytes accessed
+  mem_gb: float = float('nan')  # XLA's device memory estimate
 
 
 def _infer_case(variant, model, params, batch, kind):
@@ -133,7 +137,7 @@ def _infer_case(variant, model, params, batch, kind):
   compiled = step.lower(params, batch).compile()
   run = lambda: jax.block_until_ready(compiled(params, batch))
   costs = compiled_costs(compiled)
-  return Case(variant, kind, run, costs['gflop'], batch['label'].shape[0], costs['gb'])
+  return Case(variant, kind, run, costs['gflop'], batch['label'].shape[0], costs['gb'], costs['mem_gb'])
 
 
 def _train_case(variant, model, params, labels, batch, kind):
@@ -147,7 +151,7 @@ def _train_case(variant, model, params, labels, batch, kind):
     cell[0], metrics = compiled(cell[0], batch, rng)
     jax.block_until_ready((cell[0], metrics))
   costs = compiled_costs(compiled)
-  return Case(variant, kind, run, costs['gflop'], batch['label'].shape[0], costs['gb'])
+  return Case(variant, kind, run, costs['gflop'], batch['label'].shape[0], costs['gb'], costs['mem_gb'])
 
 
 def trainable_grad_gflop(model, params, labels, batch) -> float:
@@ -168,14 +172,16 @@ def trainable_grad_gflop(model, params, labels, batch) -> float:
   return compiled_costs(jax.jit(step).lower(*shapes, params, batch).compile())['gflop']
 
 
-def build_cases(config, variants, batch_size, small_batch, length, dropout_cost=True, grad_check=True):
-  """Compiles every case; returns (cases, {variant: info}) with trainable counts and check GFLOP."""
+def build_cases(config, variants, batch_size, small_batch, length, dropout_cost=True, grad_check=True,
+                dtype=jnp.float32):
+  """Compiles every case; returns (cases, {variant: info}) with trainable counts and check GFLOP.
+  `dtype` is the computation dtype (params stay float32)."""
   batch = make_batch(config, batch_size, length)
   small = make_batch(config, small_batch, length, seed=1) if small_batch else None
   cases, info = [], {}
   for variant in variants:
     method, specs = VARIANTS[variant]
-    model = model_lib.build_model(config, method, num_labels=2, **specs)
+    model = model_lib.build_model(config, method, num_labels=2, dtype=dtype, **specs)
     params = random_params(model, config)
     labels = partition.param_labels(params, peft.trainable_rules(method, specs.get('memory')))
     info[variant] = {'trainable': partition.count_params(params, labels)['trainable']}
@@ -183,7 +189,7 @@ def build_cases(config, variants, batch_size, small_batch, length, dropout_cost=
     if small_batch:
       cases.append(_infer_case(variant, model, params, small, 'infer_small'))
     cases.append(_train_case(variant, model, params, labels, batch, 'train'))
-    no_dropout = model_lib.build_model(_no_dropout(config), method, num_labels=2, **specs)
+    no_dropout = model_lib.build_model(_no_dropout(config), method, num_labels=2, dtype=dtype, **specs)
     if dropout_cost:
       cases.append(_train_case(variant, no_dropout, params, labels, batch, 'train_no_dropout'))
     if grad_check:
