@@ -109,7 +109,7 @@ def golden_errors(name: str, dtype) -> dict:
   state = pretrained.convert_state_dict({k[len('state/'):]: g[k] for k in g.files if k.startswith('state/')})
   num_labels = g['logits'].shape[-1]
   if name == 'minilm':  # The golden holds only the head; the backbone comes from the package.
-    model, params = model_lib.from_pretrained('minilm', 'head_only', num_labels, dtype=dtype)
+    model, params = model_lib.from_pretrained('minilm', 'head_only', num_labels, dtype=dtype, pooling='cls_pooler')
     params = partition.merge_trainable(params, traverse_util.unflatten_dict(state, sep='/'))
   else:
     model = model_lib.build_model(bert.EncoderConfig.from_dict(hf_config), 'head_only', num_labels, dtype)
