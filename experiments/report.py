@@ -30,13 +30,6 @@ import numpy as np
 
 from spartan_jax.data import tasks as tasks_lib
 
-_RUNS = flags.DEFINE_list('runs', None, 'Folders (comma-separated); every results.json below them is read.')
-_FILTER = flags.DEFINE_string('filter', None, "Only runs whose workdir's name matches this regex (re.search).")
-_OUT = flags.DEFINE_string('out', None, 'Output path without extension: <out>.md, <out>.csv, <out>_*.png.')
-_SELECT_ON_DEV = flags.DEFINE_string(
-    'select_on_dev', None, 'A config field (e.g. train.learning_rate): per run group, keep the value whose run '
-    'has the best dev score.')
-
 GLUE_AVG = 'GLUE avg'
 REFERENCE = 'spartan'  # Paired differences are this method minus each other one.
 METHOD_ORDER = ('spartan', 'head_only', 'bitfit', 'houlsby', 'pfeiffer', 'lora', 'full')
@@ -499,21 +492,32 @@ def write_report(records, unfinished, out: str, command: str, select_field: str 
   return [f'{out}.md', f'{out}.csv', *plots]
 
 
+def define_flags():
+  """Defined only when run as a script: experiments.sweep, imported beside it, has its own --filter."""
+  flags.DEFINE_list('runs', None, 'Folders (comma-separated); every results.json below them is read.')
+  flags.DEFINE_string('filter', None, "Only runs whose workdir's name matches this regex (re.search).")
+  flags.DEFINE_string('out', None, 'Output path without extension: <out>.md, <out>.csv, <out>_*.png.')
+  flags.DEFINE_string('select_on_dev', None, 'A config field (e.g. train.learning_rate): per run group, keep the '
+                      'value whose run has the best dev score.')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   records, unfinished = [], []
-  for runs_dir in _RUNS.value:
-    found, partial = load_records(runs_dir, _FILTER.value)
+  f = flags.FLAGS
+  for runs_dir in f.runs:
+    found, partial = load_records(runs_dir, f.filter)
     records, unfinished = records + found, unfinished + partial
   if not records:
-    raise app.UsageError(f'No results.json under {_RUNS.value}' + (f' matching {_FILTER.value!r}.' if _FILTER.value
+    raise app.UsageError(f'No results.json under {f.runs}' + (f' matching {f.filter!r}.' if f.filter
                                                                     else '.'))
   command = shlex.join(['python', '-m', 'experiments.report', *sys.argv[1:]])
-  for path in write_report(records, unfinished, _OUT.value, command, _SELECT_ON_DEV.value):
+  for path in write_report(records, unfinished, f.out, command, f.select_on_dev):
     print(path)
 
 
 if __name__ == '__main__':
+  define_flags()
   flags.mark_flags_as_required(['runs', 'out'])
   app.run(main)

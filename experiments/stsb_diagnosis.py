@@ -30,9 +30,6 @@ from spartan_jax.data import sources
 from spartan_jax.models import model as model_lib
 from spartan_jax.models import pretrained
 
-_GLUE_DIR = flags.DEFINE_string('glue_dir', '../shared/data/glue', 'GLUE TSVs (STS-B/train.tsv, dev.tsv).')
-_OUT = flags.DEFINE_string('out', None, 'Also write the markdown table here.')
-_SEEDS = flags.DEFINE_list('seeds', ['13', '21', '42'], 'LM-BFF split seeds.')
 _K = 16
 _MAX_LENGTH = 128
 
@@ -122,16 +119,25 @@ def to_markdown(results, seeds, command: str) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def define_flags():
+  """Defined only when run as a script (importing this module must not clash with other flags)."""
+  flags.DEFINE_string('glue_dir', '../shared/data/glue', 'GLUE TSVs (STS-B/train.tsv, dev.tsv).')
+  flags.DEFINE_string('out', None, 'Also write the markdown table here.')
+  flags.DEFINE_list('seeds', ['13', '21', '42'], 'LM-BFF split seeds.')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  results = diagnose(_GLUE_DIR.value, _SEEDS.value, make_features())
-  text = to_markdown(results, _SEEDS.value, ' '.join(['python -m experiments.stsb_diagnosis', *sys.argv[1:]]))
+  f = flags.FLAGS
+  results = diagnose(f.glue_dir, f.seeds, make_features())
+  text = to_markdown(results, f.seeds, ' '.join(['python -m experiments.stsb_diagnosis', *sys.argv[1:]]))
   print(text)
-  if _OUT.value:
-    with open(_OUT.value, 'w') as f:
-      f.write(text)
+  if f.out:
+    with open(f.out, 'w') as out:
+      out.write(text)
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
