@@ -1,6 +1,7 @@
 """Test helpers for the shared data folder and a TFDS GLUE mock built on it.
 
-The folder is `<repo root>/../shared/data`, or `$SPARTAN_SHARED_DATA`.
+The folder is `<repo root>/../shared/data`, or `$SPARTAN_SHARED_DATA`. Tests that need it skip when it is
+absent, unless `$SPARTAN_REQUIRE_SHARED_DATA=1` (as in CI), which makes them fail instead.
 """
 
 import contextlib
@@ -21,9 +22,11 @@ def require(*parts: str) -> str:
   """Path under the shared data folder; skips the calling test if absent."""
   path = os.path.join(shared_data_dir(), *parts)
   if not os.path.exists(path):
-    raise unittest.SkipTest(
-        f'Shared data not found at {os.path.normpath(path)}; set '
-        'SPARTAN_SHARED_DATA to the shared/data folder.')
+    message = (f'Shared data not found at {os.path.normpath(path)}; set SPARTAN_SHARED_DATA to the '
+               'shared/data folder.')
+    if os.environ.get('SPARTAN_REQUIRE_SHARED_DATA') == '1':
+      raise FileNotFoundError(message + ' (SPARTAN_REQUIRE_SHARED_DATA=1: required here.)')
+    raise unittest.SkipTest(message)
   return path
 
 

@@ -3,6 +3,7 @@
 import collections
 import os
 import socket
+import unittest
 from unittest import mock
 
 from absl.testing import absltest
@@ -140,6 +141,17 @@ class TfdsTest(parameterized.TestCase):
       from_tfds = sources.load_examples(task, split)
     self.assertEqual(from_tfds, sources.load_examples(task, split, 'tsv',
                                                       glue_dir=glue))
+
+
+class SharedDataTest(absltest.TestCase):
+
+  def test_missing_shared_data_skips_here_and_fails_where_required(self):
+    with mock.patch.dict(os.environ, {'SPARTAN_REQUIRE_SHARED_DATA': ''}):
+      with self.assertRaisesRegex(unittest.SkipTest, 'no_such_folder.*SPARTAN_SHARED_DATA'):
+        shared_data.require('no_such_folder')
+    with mock.patch.dict(os.environ, {'SPARTAN_REQUIRE_SHARED_DATA': '1'}):
+      with self.assertRaisesRegex(FileNotFoundError, 'no_such_folder.*required here'):
+        shared_data.require('no_such_folder')
 
 
 class OfflineTfdsTest(absltest.TestCase):
