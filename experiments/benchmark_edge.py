@@ -8,7 +8,7 @@ depend on values). Each is exported once (`spartan_jax.export`), quantized to in
 dynamic quantization), and timed at batch 1 for every threads × length × precision setting, in
 interleaved rounds (`benchmark.time_cases`): cells are medians over rounds, ratios the median
 (interquartile range) of per-round ratios. Peak RSS: a fresh process per model that imports only
-onnxruntime and numpy, opens the session and runs one call (the process's ru_maxrss).
+onnxruntime and numpy, opens the session and runs one call (the process's VmHWM).
 Needs the `export` extra.
 """
 
@@ -33,14 +33,15 @@ from spartan_jax.models import pretrained
 VARIANTS = ('backbone', 'spartan_dense', 'houlsby', 'pfeiffer', 'lora')
 ADAPTERS = ('houlsby', 'pfeiffer', 'lora')
 _RSS_SCRIPT = r'''
-import resource, sys
+import sys
 import numpy as np, onnxruntime as ort
 path, threads, length = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 options = ort.SessionOptions(); options.intra_op_num_threads = threads; options.inter_op_num_threads = 1
 session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
 ids = np.ones((1, length), np.int32)
 session.run(['logits'], {'input_ids': ids, 'attention_mask': ids, 'token_type_ids': 0 * ids})
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux.
+# VmHWM belongs to this process's memory map; ru_maxrss would carry the parent's peak across exec.
+print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:')))  # KiB.
 '''
 
 
