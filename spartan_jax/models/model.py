@@ -161,4 +161,5 @@ def from_pretrained(name_or_path: str, method: str = 'spartan', num_labels: int 
   model = build_model(config, method, num_labels, dtype, pooling, **model_specs)
   params = init_params(model, jax.random.key(seed))
   state = pretrained_lib.convert_state_dict(pretrained_lib.read_safetensors(checkpoint_dir))
-  return model, pretrained_lib.merge_pretrained(params, state)
+  # On the device once: numpy leaves would be copied in on every call of a jitted apply.
+  return model, jax.device_put(pretrained_lib.merge_pretrained(params, state))
