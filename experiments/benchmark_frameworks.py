@@ -31,6 +31,7 @@ from absl import flags
 import numpy as np
 
 from experiments import benchmark
+from spartan_jax import xla_flags
 
 WORKERS = ('torch', 'jax', 'jax_ynn')
 CHECK_SHAPE = (2, 16)
@@ -203,9 +204,10 @@ class Worker:
 
   def __init__(self, kind: str, args: list[str], log):
     env = dict(os.environ)
-    if kind == 'jax_ynn':
-      env['SPARTAN_JAX_XLA_DEFAULTS'] = '0'
-      env.pop('XLA_FLAGS', None)  # This process's import of spartan_jax set the defaults.
+    if kind == 'jax_ynn':  # Without the defaults this process's import of spartan_jax added.
+      env[xla_flags.OPT_OUT] = '0'
+      env['XLA_FLAGS'] = ' '.join(f for f in env.get('XLA_FLAGS', '').split()
+                                  if f.lstrip('-').split('=', 1)[0] not in xla_flags.CPU_DEFAULTS)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     self.kind = kind
     self.proc = subprocess.Popen(
