@@ -33,9 +33,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from configs import demo
 from experiments import benchmark
 from experiments import benchmark_shapes
+from spartan_jax import config_utils
 from spartan_jax import partition
 from spartan_jax import train
 from spartan_jax.models import bert
@@ -43,7 +43,8 @@ from spartan_jax.models import memory as memory_lib
 from spartan_jax.models import model as model_lib
 from spartan_jax.models import pretrained
 
-GOLDEN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests', 'golden')
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOLDEN = os.path.join(_ROOT, 'tests', 'golden')
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 # Dense peak TFLOP/s per chip by a substring of device_kind (first match wins). 'float32' is the
 # peak at JAX's default matmul precision: TF32 tensor cores on NVIDIA, bfloat16 passes on TPU.
@@ -207,7 +208,7 @@ def speed(record: dict, budget, model: str, batch: int, length: int, dtype_name:
 def demo_run(record: dict, budget, dry_run: bool) -> None:
   """configs/demo.py end to end in a temporary workdir; the dry run trains 2 steps."""
   budget.check()
-  config = demo.get_config()
+  config = config_utils.load_config(os.path.join(_ROOT, 'configs', 'demo.py'))
   if dry_run:
     config.train.update(num_steps=2, eval_every=2, log_every=1)
   with tempfile.TemporaryDirectory() as workdir:

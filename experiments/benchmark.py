@@ -41,16 +41,13 @@ from spartan_jax.models import model as model_lib
 from spartan_jax.models import peft
 from spartan_jax.models import pretrained
 
-# Row name -> (method, encoder hooks). 'backbone' is head_only: the frozen encoder plus a head.
+# Row name -> (method, encoder hooks): every method with its default specs, but head_only is 'backbone'
+# (the frozen encoder plus a head) and spartan is one row per memory lookup.
 VARIANTS = {
     'backbone': ('head_only', {}),
     'spartan_dense': ('spartan', {'memory': peft.MemorySpec(impl='dense')}),
     'spartan_gather': ('spartan', {'memory': peft.MemorySpec(impl='gather')}),
-    'houlsby': ('houlsby', {}),
-    'pfeiffer': ('pfeiffer', {}),
-    'lora': ('lora', {}),
-    'bitfit': ('bitfit', {}),
-    'full': ('full', {}),
+    **{name: (name, {}) for name in peft.METHODS if name not in ('head_only', 'spartan')},
 }
 DEFAULT_VARIANTS = ('backbone', 'spartan_dense', 'spartan_gather', 'houlsby', 'pfeiffer', 'lora', 'full')
 INFER_BASELINE, TRAIN_BASELINE = 'backbone', 'full'

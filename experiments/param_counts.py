@@ -43,7 +43,7 @@ def count_rows(config, methods=peft.METHODS, num_labels: int = 2, pooling: str =
     shapes = param_shapes(config, method, num_labels, pooling)
     labels = partition.param_labels(shapes, peft.trainable_rules(method))
     flat = traverse_util.flatten_dict(shapes, sep='/')
-    backbone = [v for p, v in flat.items() if p.startswith('encoder/') and pretrained._is_backbone(p)]  # pylint: disable=protected-access
+    backbone = [v for p, v in flat.items() if p.startswith('encoder/') and peft.is_backbone(p)]
     trainable = partition.trainable_subtree(shapes, labels)
     rows.append({
         'method': method,

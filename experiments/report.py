@@ -29,12 +29,10 @@ from absl import flags
 import numpy as np
 
 from spartan_jax.data import tasks as tasks_lib
+from spartan_jax.models import peft
 
 GLUE_AVG = 'GLUE avg'
 REFERENCE = 'spartan'  # Paired differences are this method minus each other one.
-METHOD_ORDER = ('spartan', 'head_only', 'bitfit', 'houlsby', 'pfeiffer', 'lora', 'full')
-# Methods that add no modules: their parameter count is the backbone's (plus the task head).
-NO_MODULES = ('head_only', 'bitfit', 'full')
 # Config fields that never make a setting: the seed and what the row key already says.
 _KEY_FIELDS = frozenset({'seed', 'task', 'method.name', 'data.protocol', 'data.k', 'data.n', 'data.split_seed'})
 
@@ -152,7 +150,7 @@ def backbone_params(records: Sequence[Mapping]) -> dict[str, int]:
   """{model checkpoint: the smallest total parameter count among its head_only/bitfit/full runs}."""
   sizes = collections.defaultdict(list)
   for r in records:
-    if r['method'] in NO_MODULES:
+    if r['method'] in peft.METHODS and not peft.METHODS[r['method']].adds_modules:
       sizes[r['config']['model']['checkpoint']].append(r['params']['trainable'] + r['params']['frozen'])
   return {model: min(s) for model, s in sizes.items()}
 
@@ -165,10 +163,10 @@ def protocol_key(proto: str):
 
 def _sort_key(row):
   task_order = list(tasks_lib.GLUE_TASKS) + sorted(tasks_lib.TASKS)
-  method = row['method']
+  method, methods = row['method'], list(peft.METHODS)
   return (protocol_key(row['protocol']),
           task_order.index(row['task']) if row['task'] in task_order else len(task_order) + (row['task'] == GLUE_AVG),
-          METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method, row['setting'])
+          methods.index(method) if method in methods else len(methods), method, row['setting'])
 
 
 def summarize(records: Sequence[Mapping]) -> list[dict]:

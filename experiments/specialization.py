@@ -22,7 +22,6 @@ Writes <out>.md, <out>_heatmaps.png (topics x parents mean weights per layer, tr
 and <out>_nmi.png. The analysis is the pure numpy functions below; the rest is I/O.
 """
 
-import importlib.util
 import json
 import os
 import shlex
@@ -37,6 +36,7 @@ from sklearn import metrics as sk_metrics
 import transformers
 
 from spartan_jax import checkpoint
+from spartan_jax import config_utils
 from spartan_jax import partition
 from spartan_jax import train
 from spartan_jax.data import pipeline
@@ -128,10 +128,7 @@ def analyze(routing: dict, num_topics: int, seed: int = 0) -> dict:
 
 
 def get_config(glue_dir: str, num_steps: int, eval_every: int, max_length: int):
-  spec = importlib.util.spec_from_file_location('glue_config', _CONFIG)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(_CONFIG_ARG)
+  config = config_utils.load_config(f'{_CONFIG}:{_CONFIG_ARG}')
   config.data.glue_dir = glue_dir
   config.data.max_length = max_length
   config.train.num_steps = num_steps

@@ -1,6 +1,5 @@
 """End to end: a tiny random BERT on real GLUE TSVs; resume; data parallelism; input errors."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -27,10 +26,6 @@ from spartan_jax.models import peft
 import helpers
 import shared_data
 
-_spec = importlib.util.spec_from_file_location(
-    'glue_config', os.path.join(os.path.dirname(__file__), '..', 'configs', 'glue.py'))
-glue_config = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(glue_config)
 
 
 class TrainTest(parameterized.TestCase):
@@ -43,7 +38,7 @@ class TrainTest(parameterized.TestCase):
         tempfile.mkdtemp(prefix='tiny_bert'))
 
   def config(self, arg='rte,k=16,seed=13,runlocal', **train_overrides):
-    config = glue_config.get_config(arg)
+    config = helpers.load_config(f'glue.py:{arg}')
     config.model.checkpoint = self.checkpoint_dir
     config.data.glue_dir = self.glue_dir
     config.train.update(train_overrides)
@@ -160,7 +155,7 @@ sys.path[:0] = [{tests!r}, '.']
 import jax
 jax.config.update('jax_num_cpu_devices', 4)
 from orbax.checkpoint._src.path import atomicity
-from configs import glue
+import helpers
 from spartan_jax import train
 
 finalize = atomicity.AtomicRenameTemporaryPath.finalize
@@ -171,7 +166,7 @@ async def finalize_or_die(self, *args, **kwargs):
   return await finalize(self, *args, **kwargs)
 
 atomicity.AtomicRenameTemporaryPath.finalize = finalize_or_die
-config = glue.get_config('rte,k=16,seed=13,runlocal')
+config = helpers.load_config('glue.py:rte,k=16,seed=13,runlocal')
 config.model.checkpoint, config.data.glue_dir, config.train.num_steps = {checkpoint!r}, {glue!r}, 6
 train.train_and_evaluate(config, {workdir!r})
 '''
