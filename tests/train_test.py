@@ -10,6 +10,7 @@ from unittest import mock
 
 from absl.testing import absltest
 from absl.testing import parameterized
+import chex
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
@@ -22,6 +23,8 @@ from spartan_jax import partition
 from spartan_jax import sharding
 from spartan_jax import train
 from spartan_jax import train_state
+from spartan_jax.data import pipeline
+from spartan_jax.data import tasks
 from spartan_jax.models import peft
 import helpers
 import shared_data
@@ -197,6 +200,31 @@ class DataParallelTest(parameterized.TestCase):
       np.testing.assert_allclose(a, b, atol=1e-5)
     changed = traverse_util.flatten_dict(finals[1], sep='/')['encoder/memory_0/child_values']
     self.assertGreater(np.abs(changed - params['encoder']['memory_0']['child_values']).max(), 1e-4)
+
+
+class BucketsTest(absltest.TestCase):
+
+  def test_steps_trace_once_per_bucket(self):
+    # Random lengths 2..32: batches of many longest lengths, padded to 3 bucket lengths only.
+    rng = np.random.default_rng(0)
+    ids = [rng.integers(1, helpers.TINY_BERT.vocab_size, size=n).astype(np.int32) for n in rng.integers(2, 33, 40)]
+    encoded = pipeline.Encoded(input_ids=ids, token_type_ids=[np.zeros_like(i) for i in ids],
+                               label=rng.integers(0, 2, 40).astype(np.int32), idx=np.arange(40, dtype=np.int32),
+                               pad_id=0, buckets=(8, 16, 32))
+    model, params = helpers.tiny_model('spartan', num_labels=2)
+    labels = partition.param_labels(params, peft.trainable_rules('spartan'))
+    tx = optim.make_optimizer(labels, learning_rate=1e-3, total_steps=20)
+    n = len(encoded.buckets)
+    train_step = jax.jit(chex.assert_max_traces(train.make_train_step(model, tx), n=n))
+    eval_step = jax.jit(chex.assert_max_traces(train.make_eval_step(model), n=n))
+    state, lengths = train_state.create_train_state(params, tx), set()
+    for epoch in range(2):
+      for batch in pipeline.train_batches(encoded, 4, seed=0, epoch=epoch):
+        lengths.add(batch['input_ids'].shape[1])
+        state, _ = train_step(state, batch, jax.random.key(0))
+    train.evaluate(eval_step, state.params, encoded, tasks.get_task('rte'), 4, shard=lambda b: b)
+    lengths |= {batch['input_ids'].shape[1] for batch in pipeline.eval_batches(encoded, 4)}
+    self.assertEqual(lengths, set(encoded.buckets))  # Every bucket was used: the bound was reached.
 
 
 if __name__ == '__main__':
