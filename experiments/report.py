@@ -147,7 +147,7 @@ def metric_values(record: Mapping) -> dict[str, float]:
 
 
 def backbone_params(records: Sequence[Mapping]) -> dict[str, int]:
-  """{model checkpoint: the smallest total parameter count among its head_only/bitfit/full runs}."""
+  """{model checkpoint: the smallest total parameter count among its runs of methods that add no modules}."""
   sizes = collections.defaultdict(list)
   for r in records:
     if r['method'] in peft.METHODS and not peft.METHODS[r['method']].adds_modules:

@@ -98,13 +98,13 @@ class SequenceClassifier(nn.Module):
 def method_specs(method: str, memory: peft.MemorySpec | None = None, adapter: peft.AdapterSpec | None = None,
                  lora: peft.LoRASpec | None = None) -> dict:
   """The encoder hooks of `method`: {'memory', 'adapter', 'lora'}, defaults where not given."""
-  hook = peft.get_method(method).hook
+  m = peft.get_method(method)
   specs = {'memory': None, 'adapter': None, 'lora': None}
-  if hook == 'memory':
+  if m.hook == 'memory':
     specs['memory'] = memory or peft.MemorySpec()
-  elif hook == 'adapter':
-    specs['adapter'] = dataclasses.replace(adapter or peft.AdapterSpec(), placement=peft.METHODS[method].placement)
-  elif hook == 'lora':
+  elif m.hook == 'adapter':
+    specs['adapter'] = dataclasses.replace(adapter or peft.AdapterSpec(), placement=m.placement)
+  elif m.hook == 'lora':
     specs['lora'] = lora or peft.LoRASpec()
   return specs
 
