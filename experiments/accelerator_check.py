@@ -21,7 +21,6 @@ had) at its next check and the rest are marked skipped. A part that raises is ma
 import dataclasses
 import json
 import os
-import sys
 import tempfile
 import time
 import traceback
@@ -33,9 +32,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from configs import demo
 from experiments import benchmark
 from experiments import benchmark_shapes
+from experiments import common
+from spartan_jax import config_utils
 from spartan_jax import partition
 from spartan_jax import train
 from spartan_jax.models import bert
@@ -43,7 +43,8 @@ from spartan_jax.models import memory as memory_lib
 from spartan_jax.models import model as model_lib
 from spartan_jax.models import pretrained
 
-GOLDEN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests', 'golden')
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOLDEN = os.path.join(_ROOT, 'tests', 'golden')
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 # Dense peak TFLOP/s per chip by a substring of device_kind (first match wins). 'float32' is the
 # peak at JAX's default matmul precision: TF32 tensor cores on NVIDIA, bfloat16 passes on TPU.
@@ -78,7 +79,7 @@ def device_info() -> dict:
   dev = jax.devices()[0]
   return {'backend': jax.default_backend(), 'device_kind': dev.device_kind, 'device_count': jax.device_count(),
           'jax': jax.__version__, 'platform_version': getattr(getattr(dev, 'client', None), 'platform_version', None),
-          'peak_tflops': peak_tflops(dev.device_kind), 'machine': benchmark.machine_line()}
+          'peak_tflops': peak_tflops(dev.device_kind), 'machine': common.machine_line()}
 
 
 def memory_in_use() -> dict | None:
@@ -185,7 +186,7 @@ def speed(record: dict, budget, model: str, batch: int, length: int, dtype_name:
     cases += c
     info.update(i)
   budget.check()
-  times = benchmark.time_cases(cases, repeats, min_time, settle=True)
+  times = common.time_cases(cases, repeats, min_time, settle=True)
   peak = peak_tflops(jax.devices()[0].device_kind)
   peak = peak and peak[dtype_name] * 1e12
   mem = {(c.variant, c.kind): c.mem_gb for c in cases}
@@ -207,7 +208,7 @@ def speed(record: dict, budget, model: str, batch: int, length: int, dtype_name:
 def demo_run(record: dict, budget, dry_run: bool) -> None:
   """configs/demo.py end to end in a temporary workdir; the dry run trains 2 steps."""
   budget.check()
-  config = demo.get_config()
+  config = config_utils.load_config(os.path.join(_ROOT, 'configs', 'demo.py'))
   if dry_run:
     config.train.update(num_steps=2, eval_every=2, log_every=1)
   with tempfile.TemporaryDirectory() as workdir:
@@ -369,7 +370,7 @@ def define_flags():
   flags.DEFINE_float('budget_s', 480, 'Seconds for all parts; the part running when they end stops.')
   flags.DEFINE_bool('dry_run', False, 'Tiny shapes, one round: checks the script itself (CPU, CI).')
   flags.DEFINE_list('methods', list(SPEED_VARIANTS), f'Speed rows, from {list(benchmark.VARIANTS)}.')
-  benchmark.define_timing_flags(repeats=5)
+  common.define_timing_flags(repeats=5)
 
 
 def make_header(command: str, dry_run: bool, repeats: int, min_time: float) -> dict:
@@ -383,7 +384,7 @@ def main(argv):
   del argv
   f = flags.FLAGS
   repeats, min_time = (1, 0.0) if f.dry_run else (f.repeats, f.min_time)
-  header = make_header('python -m experiments.accelerator_check ' + ' '.join(sys.argv[1:]), f.dry_run, repeats,
+  header = make_header(common.command_line('experiments.accelerator_check'), f.dry_run, repeats,
                        min_time)
   results = run_parts(make_parts(f.dry_run, repeats, min_time, tuple(f.methods)), f.out, f.budget_s, header)
   print(format_markdown(results))

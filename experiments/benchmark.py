@@ -19,11 +19,6 @@ and full run the same inference graph, so full's inference ratio shows the noise
 """
 
 import dataclasses
-import datetime
-import math
-import os
-import platform
-import sys
 import time
 
 from absl import app
@@ -32,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import common
 from spartan_jax import optim
 from spartan_jax import partition
 from spartan_jax import train
@@ -41,16 +37,13 @@ from spartan_jax.models import model as model_lib
 from spartan_jax.models import peft
 from spartan_jax.models import pretrained
 
-# Row name -> (method, encoder hooks). 'backbone' is head_only: the frozen encoder plus a head.
+# Row name -> (method, encoder hooks): every method with its default specs, but head_only is 'backbone'
+# (the frozen encoder plus a head) and spartan is one row per memory lookup.
 VARIANTS = {
     'backbone': ('head_only', {}),
     'spartan_dense': ('spartan', {'memory': peft.MemorySpec(impl='dense')}),
     'spartan_gather': ('spartan', {'memory': peft.MemorySpec(impl='gather')}),
-    'houlsby': ('houlsby', {}),
-    'pfeiffer': ('pfeiffer', {}),
-    'lora': ('lora', {}),
-    'bitfit': ('bitfit', {}),
-    'full': ('full', {}),
+    **{name: (name, {}) for name in peft.METHODS if name not in ('head_only', 'spartan')},
 }
 DEFAULT_VARIANTS = ('backbone', 'spartan_dense', 'spartan_gather', 'houlsby', 'pfeiffer', 'lora', 'full')
 INFER_BASELINE, TRAIN_BASELINE = 'backbone', 'full'
@@ -197,42 +190,6 @@ def build_cases(config, variants, batch_size, small_batch, length, dropout_cost=
   return cases, info
 
 
-def time_cases(cases, repeats: int, min_time: float, settle: bool = False) -> dict:
-  """{(variant, kind): [seconds per call, one per round]}.
-
-  Each round runs every case once, kind by kind (so the cases of a ratio run close together), the
-  variants of a kind in an order rotated every round. `settle`: an untimed call before each sample (on
-  the 2-CPU host the first call after a case with GBs of temporaries is slower; see memory_scaling).
-  """
-  loops = []
-  for case in cases:  # Warm-up (excluded), then loop counts so that a sample lasts >= min_time.
-    case.run()
-    start = time.perf_counter()
-    case.run()
-    loops.append(max(1, math.ceil(min_time / max(time.perf_counter() - start, 1e-6))))
-  groups = {}
-  for i, case in enumerate(cases):
-    groups.setdefault(case.kind, []).append(i)
-  times = {(c.variant, c.kind): [] for c in cases}
-  for r in range(repeats):
-    for group in groups.values():
-      for i in range(len(group)):
-        j = group[(i + r) % len(group)]
-        if settle:
-          cases[j].run()
-        start = time.perf_counter()
-        for _ in range(loops[j]):
-          cases[j].run()
-        times[(cases[j].variant, cases[j].kind)].append((time.perf_counter() - start) / loops[j])
-  return times
-
-
-def ratio(num, den):
-  """Median and interquartile range of per-round ratios."""
-  r = np.asarray(num) / np.asarray(den)
-  return float(np.median(r)), float(np.percentile(r, 25)), float(np.percentile(r, 75))
-
-
 def summarize(cases, times, info) -> list[dict]:
   """One dict per variant: medians, per-round ratios (median, min, max) and GFLOP."""
   by_key = {(c.variant, c.kind): c for c in cases}
@@ -248,16 +205,16 @@ def summarize(cases, times, info) -> list[dict]:
       row[f'{kind}_gflop'] = case.gflop
       row[f'{kind}_gb'] = case.gb
       if (INFER_BASELINE, kind) in times:  # Throughput ratio = baseline time / time.
-        row[f'{kind}_ratio'] = ratio(times[(INFER_BASELINE, kind)], t)
+        row[f'{kind}_ratio'] = common.ratio(times[(INFER_BASELINE, kind)], t)
     row['train_ms'] = 1e3 * float(np.median(times[(v, 'train')]))
     row['train_gflop'] = by_key[(v, 'train')].gflop
     row['train_gb'] = by_key[(v, 'train')].gb
     if (TRAIN_BASELINE, 'train') in times:
-      row['train_ratio'] = ratio(times[(v, 'train')], times[(TRAIN_BASELINE, 'train')])
+      row['train_ratio'] = common.ratio(times[(v, 'train')], times[(TRAIN_BASELINE, 'train')])
     if (v, 'train_no_dropout') in times:
       row['train_no_dropout_ms'] = 1e3 * float(np.median(times[(v, 'train_no_dropout')]))
       row['train_no_dropout_gflop'] = by_key[(v, 'train_no_dropout')].gflop
-      row['dropout_ratio'] = ratio(times[(v, 'train')], times[(v, 'train_no_dropout')])
+      row['dropout_ratio'] = common.ratio(times[(v, 'train')], times[(v, 'train_no_dropout')])
     rows.append(row)
   return rows
 
@@ -292,27 +249,6 @@ def format_table(rows, batch, small_batch, length) -> str:
   return '\n'.join(lines)
 
 
-def machine_line() -> str:
-  cpu = platform.processor() or platform.machine()
-  if os.path.exists('/proc/cpuinfo'):
-    with open('/proc/cpuinfo') as f:
-      names = [l.split(':', 1)[1].strip() for l in f if l.startswith('model name')]
-    cpu = names[0] if names else cpu
-  dev = jax.devices()[0]
-  load = ', '.join(f'{x:.1f}' for x in os.getloadavg()) if hasattr(os, 'getloadavg') else '?'
-  return (f'{os.cpu_count()} CPUs ({cpu}), jax {jax.__version__}, backend {jax.default_backend()} '
-          f'({dev.device_kind}, {jax.device_count()} device(s)), prng {jax.config.jax_default_prng_impl}, '
-          f'load average {load}')
-
-
-def header(title: str, command: str, start: float, method: str) -> list[str]:
-  """The lines that open a results file: title, command, date, machine and how it was measured."""
-  return [f'# {title}', '', f'`{command}`', '',
-          f'- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} '
-          f'({time.time() - start:.0f} s including compiles)',
-          f'- machine: {machine_line()}', f'- {method}', '']
-
-
 def benchmark(config, variants=DEFAULT_VARIANTS, batch=16, small_batch=1, length=128, repeats=10,
               min_time=0.2, dropout_cost=True, grad_check=True) -> tuple[list[dict], str]:
   """Builds, times and tabulates; returns (rows, markdown table)."""
@@ -320,23 +256,8 @@ def benchmark(config, variants=DEFAULT_VARIANTS, batch=16, small_batch=1, length
   if unknown:
     raise ValueError(f'Unknown benchmark rows {unknown}; choose from {list(VARIANTS)}.')
   cases, info = build_cases(config, variants, batch, small_batch, length, dropout_cost, grad_check)
-  rows = summarize(cases, time_cases(cases, repeats, min_time), info)
+  rows = summarize(cases, common.time_cases(cases, repeats, min_time), info)
   return rows, format_table(rows, batch, small_batch, length)
-
-
-def emit(text: str, path: str) -> None:
-  """Prints `text` and, if `path`, writes it there."""
-  print(text)
-  if path:
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    with open(path, 'w') as f:
-      f.write(text)
-
-
-def define_timing_flags(repeats: int):
-  """--repeats and --min_time, shared by the benchmark scripts."""
-  flags.DEFINE_integer('repeats', repeats, 'Interleaved rounds; times are medians over rounds.')
-  flags.DEFINE_float('min_time', 0.2, 'Each timed sample loops a case for at least this many seconds.')
 
 
 def define_flags():
@@ -346,7 +267,7 @@ def define_flags():
   flags.DEFINE_integer('batch', 16, 'Train and inference batch size.')
   flags.DEFINE_integer('small_batch', 1, 'Second inference batch size (latency-bound); 0: none.')
   flags.DEFINE_integer('length', 128, 'Sequence length.')
-  define_timing_flags(repeats=10)
+  common.define_timing_flags(repeats=10)
   flags.DEFINE_list('methods', list(DEFAULT_VARIANTS), f'Rows, from {list(VARIANTS)}.')
   flags.DEFINE_bool('dropout_cost', True, 'Also time the train step with the dropout rates at 0.')
   flags.DEFINE_bool('grad_check', True, 'Compile a trainable-only-gradient step and report its GFLOP.')
@@ -360,17 +281,17 @@ def main(argv):
   if f.prng_impl:
     jax.config.update('jax_default_prng_impl', f.prng_impl)
   config = encoder_config(f.model)
-  command = 'python -m experiments.benchmark ' + ' '.join(sys.argv[1:])
   start = time.time()
   _, table = benchmark(config, f.methods, f.batch, f.small_batch, f.length, f.repeats, f.min_time,
                        f.dropout_cost, f.grad_check)
-  text = '\n'.join(header(
+  command = common.command_line('experiments.benchmark')
+  text = '\n'.join(common.header(
       f'Benchmark: {f.model} shapes, batch {f.batch} × length {f.length}', command, start,
       f'{f.repeats} interleaved rounds; cells are medians, ratios the median (interquartile range) of '
       f'per-round ratios. Inference × is throughput against {INFER_BASELINE}; train × is step time '
       f'against {TRAIN_BASELINE}; dropout × is step time with dropout over without. {INFER_BASELINE}, '
       'bitfit and full run the same inference graph: their spread is the noise floor.') + [table, ''])
-  emit(text, f.out)
+  common.emit(text, f.out)
 
 
 if __name__ == '__main__':

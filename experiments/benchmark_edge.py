@@ -6,7 +6,7 @@ Rows: the backbone (frozen encoder + head), SPARTAN (dense), Houlsby, Pfeiffer a
 the weights), all on the MiniLM weights (random where the method adds parameters: speed does not
 depend on values). Each is exported once (`spartan_jax.export`), quantized to int8 (ONNX Runtime
 dynamic quantization), and timed at batch 1 for every threads × length × precision setting, in
-interleaved rounds (`benchmark.time_cases`): cells are medians over rounds, ratios the median
+interleaved rounds (`common.time_cases`): cells are medians over rounds, ratios the median
 (interquartile range) of per-round ratios. Peak RSS: a fresh process per model that imports only
 onnxruntime and numpy, opens the session and runs one call (the process's VmHWM).
 Needs the `export` extra.
@@ -25,6 +25,7 @@ import numpy as np
 import onnxruntime as ort
 
 from experiments import benchmark
+from experiments import common
 from spartan_jax import export
 from spartan_jax.models import bert
 from spartan_jax.models import model as model_lib
@@ -103,11 +104,11 @@ def summarize(cases, times, paths, variants, rss_length: int) -> list[dict]:
              'ex_s': 1.0 / float(np.median(times[(v, kind)])),
              'file_mb': os.path.getsize(paths[(v, precision)]) / 1e6}
       if v != 'backbone' and ('backbone', kind) in times:
-        row['vs_backbone'] = benchmark.ratio(times[('backbone', kind)], times[(v, kind)])
+        row['vs_backbone'] = common.ratio(times[('backbone', kind)], times[(v, kind)])
       if v == 'spartan_dense':
         for a in ADAPTERS:
           if (a, kind) in times:
-            row[f'vs_{a}'] = benchmark.ratio(times[(a, kind)], times[(v, kind)])
+            row[f'vs_{a}'] = common.ratio(times[(a, kind)], times[(v, kind)])
       if length == rss_length:
         row['rss_mib'] = peak_rss_mib(paths[(v, precision)], t, length)
       rows.append(row)
@@ -133,7 +134,7 @@ def measure(encoder, variants=VARIANTS, threads=(1, 2), lengths=(64, 128), repea
     paths = export_variants(encoder, variants, tmp, log)
     config = bert.load_encoder_config(pretrained.resolve_checkpoint(encoder)) if isinstance(encoder, str) else encoder
     cases = build_cases(paths, variants, threads, lengths, config.vocab_size)
-    times = benchmark.time_cases(cases, repeats, min_time)
+    times = common.time_cases(cases, repeats, min_time)
     return summarize(cases, times, paths, variants, rss_length=max(lengths))
 
 
@@ -142,7 +143,7 @@ def define_flags():
   flags.DEFINE_list('threads', ['1', '2'], 'ONNX Runtime intra-op threads.')
   flags.DEFINE_list('lengths', ['64', '128'], 'Sequence lengths (batch 1).')
   flags.DEFINE_list('methods', list(VARIANTS), f'Rows, from {list(VARIANTS)}.')
-  benchmark.define_timing_flags(repeats=10)
+  common.define_timing_flags(repeats=10)
   flags.DEFINE_string('out', '', 'Also write the markdown here.')
 
 
@@ -152,17 +153,17 @@ def main(argv):
   unknown = sorted(set(f.methods) - set(VARIANTS))
   if unknown:
     raise app.UsageError(f'--methods: unknown rows {unknown}; choose from {list(VARIANTS)}.')
-  command = 'python -m experiments.benchmark_edge ' + ' '.join(sys.argv[1:])
+  command = common.command_line('experiments.benchmark_edge')
   start = time.time()
   rows = measure('minilm', f.methods, [int(t) for t in f.threads], [int(n) for n in f.lengths], f.repeats,
                  f.min_time, log=lambda m: print(m, file=sys.stderr))
-  text = '\n'.join(benchmark.header(
+  text = '\n'.join(common.header(
       f'Edge benchmark: ONNX Runtime {ort.__version__}, MiniLM, batch 1', command, start,
       f'{f.repeats} interleaved rounds; ex/s is the median over rounds; × backbone is throughput against '
       'the backbone and SPARTAN × X is SPARTAN\'s throughput over X\'s, each the median (interquartile '
       'range) of per-round ratios; peak RSS is a fresh process per model at the longest length.')
       + [format_table(rows), ''])
-  benchmark.emit(text, f.out)
+  common.emit(text, f.out)
 
 
 if __name__ == '__main__':

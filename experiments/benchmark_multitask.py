@@ -6,12 +6,10 @@ N tasks of one method on the MiniLM weights (random trainable leaves, heads of 2
 stacked by `spartan_jax.multitask`. Each batch holds batch / N examples of every task in a random order.
 "mixed" runs it in one jitted call (task_ids per example); "grouped" sorts the same examples by task and
 runs each task's own model on its group (N jitted calls, then the rows put back in order). Times are
-medians over interleaved rounds (`benchmark.time_cases`); the ratio is the median (interquartile range)
+medians over interleaved rounds (`common.time_cases`); the ratio is the median (interquartile range)
 of per-round ratios. Bytes: one backbone + N deltas against N full models (float32 params).
 """
 
-import os
-import sys
 import time
 
 from absl import app
@@ -21,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import benchmark
+from experiments import common
 from spartan_jax import multitask
 from spartan_jax import partition
 from spartan_jax.models import bert
@@ -82,10 +81,10 @@ def measure(encoder, method='spartan', num_tasks=4, batch=32, length=128, repeat
   models = task_models(encoder, method, num_tasks)
   vocab = models[0][0].config.vocab_size
   cases, stacked = build_cases(models, method, batch, length, vocab)
-  times = benchmark.time_cases(cases, repeats, min_time)
+  times = common.time_cases(cases, repeats, min_time)
   return {'mixed_ms': 1e3 * float(np.median(times[('mixed', 'infer')])),
           'grouped_ms': 1e3 * float(np.median(times[('grouped', 'infer')])),
-          'mixed_vs_grouped': benchmark.ratio(times[('grouped', 'infer')], times[('mixed', 'infer')]),
+          'mixed_vs_grouped': common.ratio(times[('grouped', 'infer')], times[('mixed', 'infer')]),
           **multitask.memory_report(stacked)}
 
 
@@ -108,21 +107,21 @@ def define_flags():
   flags.DEFINE_integer('tasks', 4, 'Number of tasks.')
   flags.DEFINE_integer('batch', 32, 'Examples per batch (a multiple of --tasks).')
   flags.DEFINE_integer('length', 128, 'Sequence length.')
-  benchmark.define_timing_flags(repeats=10)
+  common.define_timing_flags(repeats=10)
   flags.DEFINE_string('out', '', 'Also write the markdown here.')
 
 
 def main(argv):
   del argv
   f = flags.FLAGS
-  command = 'python -m experiments.benchmark_multitask ' + ' '.join(sys.argv[1:])
+  command = common.command_line('experiments.benchmark_multitask')
   start = time.time()
   result = measure('minilm', f.method, f.tasks, f.batch, f.length, f.repeats, f.min_time)
-  text = '\n'.join(benchmark.header(
+  text = '\n'.join(common.header(
       f'Multi-task benchmark: {f.tasks} {f.method} tasks on one MiniLM backbone', command, start,
       f'{f.repeats} interleaved rounds; ms is the median over rounds, the ratio the median (interquartile '
       'range) of per-round ratios of throughput.') + [format_result(result, f.method, f.batch, f.length)])
-  benchmark.emit(text, f.out)
+  common.emit(text, f.out)
 
 
 if __name__ == '__main__':

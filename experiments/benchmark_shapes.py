@@ -11,13 +11,13 @@ each adapter round by round, as the paper does. Writes <out>.md, <out>.csv and <
 import csv
 import io
 import os
-import sys
 import time
 
 from absl import app
 from absl import flags
 
 from experiments import benchmark
+from experiments import common
 
 DEFAULT_SHAPES = ('1x128', '4x128', '16x128', '16x32', '16x64', '16x256')
 DEFAULT_VARIANTS = ('backbone', 'spartan_dense', 'spartan_gather', 'houlsby', 'pfeiffer', 'lora', 'bitfit',
@@ -39,8 +39,8 @@ def parse_shape(text: str) -> tuple[int, int]:
 def versus(times: dict, a: str, b: str) -> dict:
   """`a` against `b` from per-round times: inference throughput ratio (> 1: a is faster) and train-step
   time ratio (< 1: a is faster), each (median, 25th, 75th percentile)."""
-  return {'infer': benchmark.ratio(times[(b, 'infer')], times[(a, 'infer')]),
-          'train': benchmark.ratio(times[(a, 'train')], times[(b, 'train')])}
+  return {'infer': common.ratio(times[(b, 'infer')], times[(a, 'infer')]),
+          'train': common.ratio(times[(a, 'train')], times[(b, 'train')])}
 
 
 def measure(config, shapes, variants=DEFAULT_VARIANTS, repeats=3, min_time=0.2, log=print) -> list[dict]:
@@ -51,7 +51,7 @@ def measure(config, shapes, variants=DEFAULT_VARIANTS, repeats=3, min_time=0.2, 
     start = time.time()
     cases, info = benchmark.build_cases(config, variants, batch, 0, length, dropout_cost=False,
                                         grad_check=False)
-    times = benchmark.time_cases(cases, repeats, min_time, settle=True)
+    times = common.time_cases(cases, repeats, min_time, settle=True)
     for row in benchmark.summarize(cases, times, info):
       row.update(batch=batch, length=length)
       if row['variant'] == SPARTAN:
@@ -101,9 +101,7 @@ def to_csv(rows) -> str:
 def plot(rows, path: str) -> str:
   """Two panels of grouped bars over shapes: inference throughput × backbone, train-step time × full
   (a panel is empty when its baseline was not measured)."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   shapes = list(dict.fromkeys((r['batch'], r['length']) for r in rows))
   variants = list(dict.fromkeys(r['variant'] for r in rows))
   by_key = {(r['batch'], r['length'], r['variant']): r for r in rows}
@@ -124,11 +122,7 @@ def plot(rows, path: str) -> str:
     ax.set_xticks(range(len(shapes)), [f'{b}×{l}' for b, l in shapes])
     ax.set(title=title, xlabel='batch × length')
     ax.grid(alpha=.3, axis='y')
-  handles = {}
-  for ax in axes:
-    for handle, label in zip(*ax.get_legend_handles_labels()):
-      handles.setdefault(label, handle)
-  axes[0].legend(handles.values(), handles.keys(), fontsize='small', ncol=2)
+  common.shared_legend(axes, fontsize='small', ncol=2)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
@@ -140,7 +134,7 @@ def define_flags():
   flags.DEFINE_enum('model', 'minilm', ['minilm', 'roberta-base'], 'Encoder shapes.')
   flags.DEFINE_list('shapes', list(DEFAULT_SHAPES), 'BATCHxLENGTH shapes.')
   flags.DEFINE_list('methods', list(DEFAULT_VARIANTS), f'Rows, from {list(benchmark.VARIANTS)}.')
-  benchmark.define_timing_flags(repeats=3)  # Per shape.
+  common.define_timing_flags(repeats=3)  # Per shape.
   flags.DEFINE_string('out', '', 'Output path without extension: <out>.md, <out>.csv, <out>.png.')
 
 
@@ -151,10 +145,10 @@ def main(argv):
   unknown = sorted(set(f.methods) - set(benchmark.VARIANTS))
   if unknown:
     raise app.UsageError(f'--methods: unknown {unknown}; choose from {list(benchmark.VARIANTS)}.')
-  command = 'python -m experiments.benchmark_shapes ' + ' '.join(sys.argv[1:])
+  command = common.command_line('experiments.benchmark_shapes')
   start = time.time()
   rows = measure(benchmark.encoder_config(f.model), shapes, f.methods, f.repeats, f.min_time)
-  text = '\n'.join(benchmark.header(
+  text = '\n'.join(common.header(
       f'Benchmark over shapes: {f.model}', command, start,
       f'{f.repeats} interleaved rounds per shape, each sample after an untimed call; cells are medians, '
       'ratios the median (interquartile range) of per-round ratios. Train steps have dropout on; GFLOP and '

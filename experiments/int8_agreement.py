@@ -9,7 +9,6 @@ fraction of identical predictions, each model's metrics and the largest logit di
 """
 
 import os
-import sys
 import time
 
 from absl import app
@@ -18,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from experiments import benchmark
+from experiments import common
 from spartan_jax import inference
 from spartan_jax import metrics as metrics_lib
 from spartan_jax.data import pipeline
@@ -63,14 +63,14 @@ def main(argv):
   source = 'tsv' if f.glue_dir else 'tfds'
   examples = sources.load_examples(run.task, f.split, source, glue_dir=f.glue_dir)
   r = agreement(run, f.export_dir, examples)
-  command = 'python -m experiments.int8_agreement ' + ' '.join(sys.argv[1:])
-  lines = benchmark.header(f'int8 against float32 ONNX: {run.task.name} {f.split}, {run.method}', command,
+  command = common.command_line('experiments.int8_agreement')
+  lines = common.header(f'int8 against float32 ONNX: {run.task.name} {f.split}, {run.method}', command,
                            start, f'ONNX Runtime {ort.__version__}, dynamic int8 quantization of the weights.')
   lines += [f'| model | {" | ".join(r["fp32"])} |', '|---|' + '---:|' * len(r['fp32'])]
   lines += [f'| {name} | {" | ".join(f"{v:.4f}" for v in r[name].values())} |' for name in ('fp32', 'int8')]
   lines += ['', f'Identical predictions: {r["agreement"]:.4f} of {r["examples"]} examples; largest |logit '
             f'difference|: {r["max_abs_logit_diff"]:.4f}.', '']
-  benchmark.emit('\n'.join(lines), f.out)
+  common.emit('\n'.join(lines), f.out)
 
 
 if __name__ == '__main__':

@@ -6,7 +6,7 @@ r"""The memory lookup alone, dense vs gather, over memory sizes: where does gath
 Times `memory.memory_lookup` jitted on N = batch × length tokens of width H, forward ('fwd') and forward +
 backward w.r.t. the memory params ('fwd+bwd', the gradient of <out, g> for a fixed random g), over a grid
 of E parents × C children. Every case of the grid is measured in the same interleaved rounds
-(`time_cases`: `benchmark.time_cases` plus an untimed call before each sample); a time is the median over
+(`common.time_cases` with an untimed call before each sample); a time is the median over
 rounds and "× dense" the median (min–max) of the per-round gather/dense ratios. GFLOP, GB accessed and
 temp GB are XLA's `cost_analysis()` and `memory_analysis()` of the compiled function. An impl is skipped
 where its big intermediate, dense's [N, E·C] logits or gather's [N, k, C, H] copy of the children's keys,
@@ -15,9 +15,7 @@ Writes <out>.md (table and the crossover sentence) and <out>.png (time vs cells,
 """
 
 import collections
-import math
 import os
-import sys
 import time
 
 from absl import app
@@ -27,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import benchmark
+from experiments import common
 from spartan_jax.models import memory
 
 MODES = ('fwd', 'fwd+bwd')
@@ -81,31 +80,6 @@ def build_cases(tokens, hidden, top_k, temperature, parents_grid, children_grid,
           costs[(variant, mode)] = benchmark.compiled_costs(compiled)
           cases.append(benchmark.Case(variant, mode, run, costs[(variant, mode)]['gflop'], tokens))
   return cases, costs, skipped
-
-
-def time_cases(cases, repeats: int, min_time: float) -> dict:
-  """{(variant, kind): [seconds per call, one per round]}, as `benchmark.time_cases` (rotated interleaved
-  rounds, loop counts so that a sample lasts >= min_time), but each sample follows an untimed call.
-
-  On the 2-CPU host, the first call after a case with GBs of temporaries costs ~0.85 s more (a 20 ms case
-  took 850 ms), so without it a case's time depends on which case precedes it in the rotation.
-  """
-  loops = []
-  for case in cases:
-    case.run()
-    start = time.perf_counter()
-    case.run()
-    loops.append(max(1, math.ceil(min_time / max(time.perf_counter() - start, 1e-6))))
-  times = {(c.variant, c.kind): [] for c in cases}
-  for r in range(repeats):
-    for i in range(len(cases)):
-      case, count = cases[(i + r) % len(cases)], loops[(i + r) % len(cases)]
-      case.run()
-      start = time.perf_counter()
-      for _ in range(count):
-        case.run()
-      times[(case.variant, case.kind)].append((time.perf_counter() - start) / count)
-  return times
 
 
 def summarize(times, costs, skipped) -> list[dict]:
@@ -188,9 +162,7 @@ def format_table(rows) -> str:
 
 def plot(rows, path: str) -> str:
   """Time vs cells, log-log, one panel per mode; colour = impl, a line per (impl, C) across E."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   fig, axes = plt.subplots(1, len(MODES), figsize=(11, 4.2))
   children = sorted({r['C'] for r in rows})
   markers = dict(zip(children, 'os^Dv<>ph*'))
@@ -215,7 +187,7 @@ def memory_scaling(tokens=16 * 128, hidden=384, top_k=8, temperature=1.6, parent
                    children_grid=(3, 16, 64, 128), repeats=5, min_time=0.2, max_gb=4.0):
   """Builds, times and tabulates; returns (rows, markdown table, crossover sentence)."""
   cases, costs, skipped = build_cases(tokens, hidden, top_k, temperature, parents_grid, children_grid, max_gb)
-  rows = summarize(time_cases(cases, repeats, min_time), costs, skipped)
+  rows = summarize(common.time_cases(cases, repeats, min_time, settle=True), costs, skipped)
   return rows, format_table(rows), crossover_sentence(rows)
 
 
@@ -228,7 +200,7 @@ def define_flags():
   flags.DEFINE_float('temperature', 1.6, 'Child softmax temperature.')
   flags.DEFINE_list('parents', ['16', '64', '256', '1024'], 'E grid.')
   flags.DEFINE_list('children', ['3', '16', '64', '128'], 'C grid (children per parent).')
-  benchmark.define_timing_flags(repeats=5)
+  common.define_timing_flags(repeats=5)
   flags.DEFINE_float('max_gb', 4.0, "Skip an impl whose big intermediate would exceed this many GB.")
   flags.DEFINE_string('out', '', 'Writes <out>.md and <out>.png.')
 
@@ -236,13 +208,13 @@ def define_flags():
 def main(argv):
   del argv
   f = flags.FLAGS
-  command = 'python -m experiments.memory_scaling ' + ' '.join(sys.argv[1:])
+  command = common.command_line('experiments.memory_scaling')
   tokens = f.batch * f.length
   start = time.time()
   rows, table, sentence = memory_scaling(
       tokens, f.hidden, f.top_k, f.temperature, [int(e) for e in f.parents], [int(c) for c in f.children],
       f.repeats, f.min_time, f.max_gb)
-  text = '\n'.join(benchmark.header(
+  text = '\n'.join(common.header(
       f'Memory lookup scaling: dense vs gather, N={f.batch}×{f.length} tokens, H={f.hidden}, '
       f'top_k={f.top_k}, temperature {f.temperature}', command, start,
       f'{f.repeats} interleaved rounds over all cases, each sample after an untimed call; ms is the '

@@ -8,7 +8,6 @@ factors, head), both as % of the encoder ("backbone": embeddings + layers), and 
 of the trainable subtree, i.e. the per-task checkpoint (x3 with AdamW's two moments).
 """
 
-import sys
 
 from absl import app
 from absl import flags
@@ -18,6 +17,7 @@ import numpy as np
 from flax import traverse_util
 
 from experiments import benchmark
+from experiments import common
 from spartan_jax import partition
 from spartan_jax.models import model as model_lib
 from spartan_jax.models import peft
@@ -43,7 +43,7 @@ def count_rows(config, methods=peft.METHODS, num_labels: int = 2, pooling: str =
     shapes = param_shapes(config, method, num_labels, pooling)
     labels = partition.param_labels(shapes, peft.trainable_rules(method))
     flat = traverse_util.flatten_dict(shapes, sep='/')
-    backbone = [v for p, v in flat.items() if p.startswith('encoder/') and pretrained._is_backbone(p)]  # pylint: disable=protected-access
+    backbone = [v for p, v in flat.items() if p.startswith('encoder/') and peft.is_backbone(p)]
     trainable = partition.trainable_subtree(shapes, labels)
     rows.append({
         'method': method,
@@ -87,15 +87,12 @@ def main(argv):
   del argv
   text = '\n'.join([
       '# Trainable parameters per method', '',
-      '`python -m experiments.param_counts ' + ' '.join(sys.argv[1:]) + '`', '',
+      f"`{common.command_line('experiments.param_counts')}`", '',
       f'Defaults: {peft.MemorySpec()}, {peft.AdapterSpec()}, {peft.LoRASpec()}. Backbone = the '
       'pretrained encoder (embeddings + layers); "added" = everything else (head, memories, '
       'adapters, LoRA factors).', '',
       report(num_labels=flags.FLAGS.num_labels)])
-  print(text)
-  if flags.FLAGS.out:
-    with open(flags.FLAGS.out, 'w') as f:
-      f.write(text)
+  common.emit(text, flags.FLAGS.out)
 
 
 if __name__ == '__main__':

@@ -21,20 +21,18 @@ import json
 import math
 import os
 import re
-import shlex
-import sys
 
 from absl import app
 from absl import flags
 import numpy as np
 
+from experiments import common
+from spartan_jax import metrics as metrics_lib
 from spartan_jax.data import tasks as tasks_lib
+from spartan_jax.models import peft
 
 GLUE_AVG = 'GLUE avg'
 REFERENCE = 'spartan'  # Paired differences are this method minus each other one.
-METHOD_ORDER = ('spartan', 'head_only', 'bitfit', 'houlsby', 'pfeiffer', 'lora', 'full')
-# Methods that add no modules: their parameter count is the backbone's (plus the task head).
-NO_MODULES = ('head_only', 'bitfit', 'full')
 # Config fields that never make a setting: the seed and what the row key already says.
 _KEY_FIELDS = frozenset({'seed', 'task', 'method.name', 'data.protocol', 'data.k', 'data.n', 'data.split_seed'})
 
@@ -149,10 +147,10 @@ def metric_values(record: Mapping) -> dict[str, float]:
 
 
 def backbone_params(records: Sequence[Mapping]) -> dict[str, int]:
-  """{model checkpoint: the smallest total parameter count among its head_only/bitfit/full runs}."""
+  """{model checkpoint: the smallest total parameter count among its runs of methods that add no modules}."""
   sizes = collections.defaultdict(list)
   for r in records:
-    if r['method'] in NO_MODULES:
+    if r['method'] in peft.METHODS and not peft.METHODS[r['method']].adds_modules:
       sizes[r['config']['model']['checkpoint']].append(r['params']['trainable'] + r['params']['frozen'])
   return {model: min(s) for model, s in sizes.items()}
 
@@ -165,10 +163,10 @@ def protocol_key(proto: str):
 
 def _sort_key(row):
   task_order = list(tasks_lib.GLUE_TASKS) + sorted(tasks_lib.TASKS)
-  method = row['method']
+  method, methods = row['method'], list(peft.METHODS)
   return (protocol_key(row['protocol']),
           task_order.index(row['task']) if row['task'] in task_order else len(task_order) + (row['task'] == GLUE_AVG),
-          METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method, row['setting'])
+          methods.index(method) if method in methods else len(methods), method, row['setting'])
 
 
 def summarize(records: Sequence[Mapping]) -> list[dict]:
@@ -224,16 +222,12 @@ def glue_average(rows: Sequence[Mapping]) -> list[dict]:
         'task': GLUE_AVG, 'protocol': proto, 'k': task_rows[0]['k'], 'method': method, 'setting': label,
         'n': len(task_rows), 'tasks': [r['task'] for r in task_rows],
         'complete': {r['task'] for r in task_rows} == tasks_per_protocol[proto],
-        'seeds': [], 'score': (float(np.mean([r['score'][0] for r in task_rows])), None),
+        'seeds': [], 'score': (metrics_lib.glue_average({r['task']: r['score'][0] for r in task_rows}), None),
         'metrics': {}, 'train_seconds': mean('train_seconds'), 'trainable': mean('trainable'),
         'total_params': mean('total_params'), 'pct_backbone': None if None in pcts else float(np.mean(pcts)),
         'delta_bytes': mean('delta_bytes'), 'selected': [],
     })
   return sorted(averages, key=_sort_key)
-
-
-def _is_regression(task: str) -> bool:
-  return task in tasks_lib.TASKS and not tasks_lib.get_task(task).label_names
 
 
 def paired_differences(records: Sequence[Mapping], reference: str = REFERENCE) -> list[dict]:
@@ -262,7 +256,7 @@ def paired_differences(records: Sequence[Mapping], reference: str = REFERENCE) -
     seeds = sorted({seed for _, seed in d if all((t, seed) in d for t in tasks)})
     per_task = {t: mean_std([v for (task, _), v in d.items() if task == t]) + (sum(task == t for task, _ in d),)
                 for t in tasks}
-    classification = [t for t in tasks if not _is_regression(t)]
+    classification = [t for t in tasks if not (t in tasks_lib.TASKS and tasks_lib.get_task(t).is_regression)]
     average = lambda ts: mean_std([np.mean([d[(t, seed)] for t in ts]) for seed in seeds]) if seeds else None
     rows.append({'protocol': proto, 'method': method, 'setting': label, 'tasks': per_task,
                  'avg': average(tasks) if len(tasks) > 1 else None,
@@ -403,9 +397,7 @@ def _variant(row):
 
 
 def _subplots(count):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   cols = min(count, 3)
   fig, axes = plt.subplots(math.ceil(count / cols), cols, figsize=(4.5 * cols, 3.6 * math.ceil(count / cols)),
                            squeeze=False)
@@ -421,11 +413,7 @@ def _colors(rows):
 
 def _save(plt, fig, axes, path):
   """One legend (every variant, in the first panel), then the PNG."""
-  handles = {}
-  for ax in axes:
-    for handle, label in zip(*ax.get_legend_handles_labels()):
-      handles.setdefault(label, handle)
-  axes[0].legend(handles.values(), handles.keys(), fontsize='small')
+  common.shared_legend(axes, fontsize='small')
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
@@ -512,7 +500,7 @@ def main(argv):
   if not records:
     raise app.UsageError(f'No results.json under {f.runs}' + (f' matching {f.filter!r}.' if f.filter
                                                                     else '.'))
-  command = shlex.join(['python', '-m', 'experiments.report', *sys.argv[1:]])
+  command = common.command_line('experiments.report')
   for path in write_report(records, unfinished, f.out, command, f.select_on_dev):
     print(path)
 

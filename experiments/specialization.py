@@ -22,11 +22,8 @@ Writes <out>.md, <out>_heatmaps.png (topics x parents mean weights per layer, tr
 and <out>_nmi.png. The analysis is the pure numpy functions below; the rest is I/O.
 """
 
-import importlib.util
 import json
 import os
-import shlex
-import sys
 
 from absl import app
 from absl import flags
@@ -36,7 +33,9 @@ import numpy as np
 from sklearn import metrics as sk_metrics
 import transformers
 
+from experiments import common
 from spartan_jax import checkpoint
+from spartan_jax import config_utils
 from spartan_jax import partition
 from spartan_jax import train
 from spartan_jax.data import pipeline
@@ -128,10 +127,7 @@ def analyze(routing: dict, num_topics: int, seed: int = 0) -> dict:
 
 
 def get_config(glue_dir: str, num_steps: int, eval_every: int, max_length: int):
-  spec = importlib.util.spec_from_file_location('glue_config', _CONFIG)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(_CONFIG_ARG)
+  config = config_utils.load_config(f'{_CONFIG}:{_CONFIG_ARG}')
   config.data.glue_dir = glue_dir
   config.data.max_length = max_length
   config.train.num_steps = num_steps
@@ -184,9 +180,7 @@ def collect_routing(forward, params, encoded: pipeline.Encoded, batch_size: int)
 
 def plot_heatmaps(trained: np.ndarray, untrained: np.ndarray, topic_names, path: str) -> str:
   """One row per layer: trained | untrained topics x parents mean weights, one color scale per row."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   layers, _, parents = trained.shape
   fig, axes = plt.subplots(layers, 2, figsize=(13, 1.9 * layers + 0.6), squeeze=False, layout='constrained')
   for layer in range(layers):
@@ -208,9 +202,7 @@ def plot_heatmaps(trained: np.ndarray, untrained: np.ndarray, topic_names, path:
 
 def plot_nmi(scores: dict, path: str) -> str:
   """Grouped bars per layer: token NMI trained, untrained, and the shuffled-topic chance level."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   layers = np.arange(len(scores['trained']['nmi']))
   bars = [('trained', scores['trained']['nmi']), ('untrained', scores['untrained']['nmi']),
           ('trained, topics shuffled', scores['trained']['nmi_shuffled'])]
@@ -293,7 +285,7 @@ def main(argv):
   files = [plot_heatmaps(scores['trained']['topic_means'], scores['untrained']['topic_means'], task.label_names,
                          f'{out}_heatmaps.png'),
            plot_nmi(scores, f'{out}_nmi.png')]
-  command = shlex.join(['python', '-m', 'experiments.specialization', *sys.argv[1:]])
+  command = common.command_line('experiments.specialization')
   accuracy = {name: r['accuracy'] for name, r in routing.items()}
   sizes = {name: len(examples) for name, examples in train.load_data(config, task).items() if name != 'test'}
   text = format_report(command, config, results, scores, accuracy, sizes, files)

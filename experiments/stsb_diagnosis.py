@@ -14,7 +14,6 @@ scores each reading on the GLUE dev set (Pearson / Spearman, x100):
 Ridge's penalty is chosen by leave-one-out on the training pairs (sklearn RidgeCV); dev is never used to fit.
 """
 
-import sys
 
 from absl import app
 from absl import flags
@@ -24,6 +23,7 @@ import scipy.stats
 from sklearn import linear_model
 import transformers
 
+from experiments import common
 from spartan_jax.data import kshot
 from spartan_jax.data import pipeline
 from spartan_jax.data import sources
@@ -131,7 +131,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   f = flags.FLAGS
   results = diagnose(f.glue_dir, f.seeds, make_features())
-  text = to_markdown(results, f.seeds, ' '.join(['python -m experiments.stsb_diagnosis', *sys.argv[1:]]))
+  text = to_markdown(results, f.seeds, common.command_line('experiments.stsb_diagnosis'))
   print(text)
   if f.out:
     with open(f.out, 'w') as out:

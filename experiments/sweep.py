@@ -31,7 +31,6 @@ killed process on this host is taken over; one written by another host is truste
 command that `list --pending` prints, from this directory.
 """
 
-import ast
 import collections
 from collections.abc import Callable, Iterable, Sequence
 import concurrent.futures
@@ -51,6 +50,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from spartan_jax import config_utils
 from spartan_jax import config_validation
 
 _SWEEP = flags.DEFINE_string('sweep', None, 'A sweep file (experiments/sweeps/x.py) or its name (x).')
@@ -221,47 +221,26 @@ def _acquire(job: Job) -> str | None:
   return None
 
 
-def build_config(job: Job, get_config: Callable):
-  """The job's config: `get_config(arg)` with its overrides applied, as `--config.x=v` would."""
-  config = get_config(job.arg)
-  for override in job.overrides:
-    path, value = override[len('--config.'):].split('=', 1)
-    *parents, field = path.split('.')
-    node = config
-    for parent in parents:
-      node = node[parent]
-    if field not in node:
-      raise KeyError(f'{job.name}: {override}: the config has no field {path!r}.')
-    node[field] = _typed(value, node[field])
-  return config
+def build_config(job: Job):
+  """The job's config, as its `spartan_jax.main` command line builds it."""
+  config = config_utils.load_config(f'{job.config}:{job.arg}')
+  try:
+    return config_utils.apply_overrides(config, job.overrides)
+  except KeyError as e:
+    raise KeyError(f'{job.name}: {e.args[0]}') from None
+  except ValueError as e:
+    raise ValueError(f'{job.name}: {e}') from None
 
 
 def check_configs(jobs: Sequence[Job]) -> None:
   """Every job's config builds and validates before any starts; raises naming the job."""
   if not os.path.exists(jobs[0].config if jobs else DEFAULT_CONFIG):
     raise app.UsageError(f'No {jobs[0].config if jobs else DEFAULT_CONFIG} here: run from the repository root.')
-  get_configs = {path: load_get_config(path) for path in {job.config for job in jobs}}
   for job in jobs:
     try:
-      config_validation.validate(build_config(job, get_configs[job.config]))
+      config_validation.validate(build_config(job))
     except config_validation.ConfigError as e:
       raise config_validation.ConfigError(f'{job.name}: {e}') from None
-
-
-def _typed(value: str, current):
-  if isinstance(current, bool):
-    return value.lower() in ('true', '1')
-  if isinstance(current, (int, float, str)):
-    return type(current)(value)
-  return ast.literal_eval(value)
-
-
-def load_get_config(path: str) -> Callable:
-  """`get_config` of a config file (configs are files, not a package)."""
-  spec = importlib.util.spec_from_file_location(f'_config_{_safe(os.path.basename(path))}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config
 
 
 def subprocess_runner(job: Job, env: dict | None = None) -> int:

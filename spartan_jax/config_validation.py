@@ -10,6 +10,7 @@ import os
 
 import jax
 
+from spartan_jax.data import sources
 from spartan_jax.data import tasks
 from spartan_jax.models import bert
 from spartan_jax.models import memory as memory_lib
@@ -109,7 +110,7 @@ def validate(config) -> None:
   if glue_dir and not os.path.isdir(glue_dir):
     c.fail('data.glue_dir', 'is not a directory',
            'set --config.data.glue_dir to the folder holding <TASK>/train.tsv')
-  if c.get('data.source') == 'tsv' and not (glue_dir or os.environ.get('GLUE_DIR')):
+  if c.get('data.source') == 'tsv' and not sources.resolve_glue_dir(glue_dir):
     c.fail('data.source', 'needs GLUE TSVs', 'set --config.data.glue_dir or $GLUE_DIR')
   if c.choice('data.protocol', PROTOCOLS):
     protocol_field = {'lmbff': 'data.k', 'first_n': 'data.n'}.get(c.get('data.protocol'))

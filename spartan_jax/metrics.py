@@ -69,15 +69,20 @@ def task_score(task: str | tasks_lib.Task,
   return float(np.mean([split_score(task, split_metrics[s]) for s in task.eval_splits]))
 
 
+def glue_average(scores: Mapping[str, float]) -> float:
+  """Mean of `{GLUE task: score}`, the score in any unit (a fraction, a percentage)."""
+  if not scores:
+    raise ValueError('A GLUE average needs at least one task.')
+  other = sorted(set(scores) - set(tasks_lib.GLUE_TASKS))
+  if other:
+    raise ValueError(f'Not GLUE tasks: {other}.')
+  return float(np.mean(list(scores.values())))
+
+
 def glue_score(
     results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> float:
   """Mean task score over the GLUE tasks in `{task: {split: metrics}}`."""
-  if not results:
-    raise ValueError('glue_score needs at least one task.')
-  other = sorted(set(results) - set(tasks_lib.GLUE_TASKS))
-  if other:
-    raise ValueError(f'Not GLUE tasks: {other}.')
-  return float(np.mean([task_score(t, m) for t, m in results.items()]))
+  return glue_average({t: task_score(t, m) for t, m in results.items()})
 
 
 def _as_task(task):

@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from spartan_jax import inference
+from spartan_jax.data import sources
 from spartan_jax.data import tasks as tasks_lib
 
 FLAGS = flags.FLAGS
@@ -171,8 +172,7 @@ def main(argv):
   if FLAGS.glue_test:
     if FLAGS.output == '-':
       raise app.UsageError('--glue_test writes files: set --output to a directory.')
-    glue_dir = FLAGS.glue_dir or os.environ.get('GLUE_DIR')
-    for path in write_glue_test(run, FLAGS.output, glue_dir, FLAGS.batch_size):
+    for path in write_glue_test(run, FLAGS.output, sources.resolve_glue_dir(FLAGS.glue_dir), FLAGS.batch_size):
       print(f'Wrote {path}', file=sys.stderr)
     return
   index, texts = read_examples(run.task, FLAGS.input)

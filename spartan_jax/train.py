@@ -105,9 +105,9 @@ def model_specs(config) -> dict:
 def load_data(config, task) -> dict:
   """{'train', 'dev', 'test': {split: examples}} for the config's source and protocol."""
   d = config.data
-  glue_dir = d.glue_dir or os.environ.get('GLUE_DIR', '')
+  glue_dir = sources.resolve_glue_dir(d.glue_dir)
   source = d.source if d.source != 'auto' else ('tsv' if glue_dir else 'tfds')
-  load = lambda split: sources.load_examples(task, split, source, glue_dir=glue_dir or None,
+  load = lambda split: sources.load_examples(task, split, source, glue_dir=glue_dir,
                                              tfds_data_dir=d.tfds_data_dir or None)
   train_examples = load('train')
   eval_examples = {split: load(split) for split in task.eval_splits}

@@ -1,4 +1,4 @@
-"""The training state: the step, all params (frozen and trainable) and the optimizer state."""
+"""`TrainState` (the step, all params, frozen and trainable, and the optimizer state) and `create_train_state`."""
 
 import flax.struct
 import jax

@@ -11,6 +11,7 @@ import jax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # experiments/ is not installed.
 from experiments import benchmark  # pylint: disable=g-import-not-at-top
+from experiments import common  # pylint: disable=g-import-not-at-top
 import helpers
 
 TINY = dataclasses.replace(helpers.TINY_BERT, num_hidden_layers=1)  # Compiles dominate: keep it small.
@@ -69,7 +70,7 @@ class BenchmarkTest(parameterized.TestCase):
   def test_helpers(self):
     self.assertEqual(benchmark.encoder_config('roberta-base').hidden_size, 768)
     self.assertEqual(benchmark.encoder_config('minilm').num_hidden_layers, 6)
-    self.assertIn(jax.__version__, benchmark.machine_line())
+    self.assertIn(jax.__version__, common.machine_line())
     batch = benchmark.make_batch(TINY, 3, 5)
     self.assertEqual({k: v.shape for k, v in batch.items()},
                      {'input_ids': (3, 5), 'attention_mask': (3, 5), 'token_type_ids': (3, 5), 'label': (3,),

@@ -8,9 +8,9 @@ import os
 from absl.testing import absltest
 from absl.testing import parameterized
 
-from configs import glue
 from spartan_jax import config_validation
 from spartan_jax import train
+import helpers
 import shared_data
 
 # (--config overrides on `glue.py:sst2,k=16,model=minilm`, text the error must hold).
@@ -52,14 +52,9 @@ CASES = [
 
 
 def _config(overrides: dict):
-  config = glue.get_config('sst2,k=16,model=minilm')
+  config = helpers.load_config('glue.py:sst2,k=16,model=minilm')
   config.data.glue_dir = shared_data.require('glue')
-  for path, value in overrides.items():
-    *parents, field = path.split('.')
-    node = config
-    for parent in parents:
-      node = node[parent]
-    node[field] = value
+  config.update_from_flattened_dict(overrides)
   return config
 
 
@@ -68,7 +63,7 @@ class ValidateTest(parameterized.TestCase):
   def test_the_default_configs_pass(self):
     config_validation.validate(_config({}))
     for arg in ('rte,method=houlsby,k=16', 'stsb,method=lora,runlocal', 'mrpc,method=full,n=100'):
-      config = glue.get_config(f'{arg},model=minilm')
+      config = helpers.load_config(f'glue.py:{arg},model=minilm')
       config_validation.validate(config)
 
   @parameterized.parameters(*CASES)

@@ -8,15 +8,22 @@ import jax
 import numpy as np
 from safetensors.numpy import save_file
 
+from spartan_jax import config_utils
 from spartan_jax.models import bert
 from spartan_jax.models import model as model_lib
 
 GOLDEN = os.path.join(os.path.dirname(__file__), 'golden')
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
 TINY_BERT = bert.EncoderConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                intermediate_size=37, max_position_embeddings=40)
 TINY_ROBERTA = bert.EncoderConfig(model_type='roberta', vocab_size=99, hidden_size=32, num_hidden_layers=2,
                                   num_attention_heads=4, intermediate_size=37, max_position_embeddings=40,
                                   type_vocab_size=1, pad_token_id=1, layer_norm_eps=1e-5)
+
+
+def load_config(name_with_arg: str):
+  """The config of a file in configs/: load_config('glue.py:rte,k=16')."""
+  return config_utils.load_config(os.path.join(CONFIGS, name_with_arg))
 
 
 def load_golden(name):

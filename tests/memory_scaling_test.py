@@ -9,6 +9,7 @@ from absl.testing import parameterized
 
 # experiments/ is not installed.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from experiments import common  # pylint: disable=g-import-not-at-top
 from experiments import memory_scaling  # pylint: disable=g-import-not-at-top
 
 TINY = dict(tokens=6, hidden=8, top_k=2, temperature=1.6, parents_grid=(2, 4), children_grid=(3,), repeats=2,
@@ -58,7 +59,7 @@ class MemoryScalingTest(parameterized.TestCase):
     calls = []
     cases = [memory_scaling.benchmark.Case(name, 'fwd', lambda n=name: calls.append(n), 0.0, 1)
              for name in ('a', 'b')]
-    times = memory_scaling.time_cases(cases, repeats=3, min_time=0.0)
+    times = common.time_cases(cases, repeats=3, min_time=0.0, settle=True)
     self.assertEqual({k: len(v) for k, v in times.items()}, {('a', 'fwd'): 3, ('b', 'fwd'): 3})
     # Calibration (2 calls each), then per round and case an untimed and a timed call, rotated.
     self.assertEqual(''.join(calls), 'aabb' + 'aabb' + 'bbaa' + 'aabb')

@@ -1,16 +1,22 @@
 """Adapters, LoRA, and which parameters each method trains."""
 
+import dataclasses
+from unittest import mock
+
 from absl.testing import absltest
 from absl.testing import parameterized
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 
 from spartan_jax import partition
 from spartan_jax.models import model as model_lib
 from spartan_jax.models import peft
 import helpers
+import report_test
+from experiments import report  # report_test puts the repository on sys.path.
 
 H, L = helpers.TINY_BERT.hidden_size, helpers.TINY_BERT.num_hidden_layers
 
@@ -99,6 +105,42 @@ class TrainableCountsTest(parameterized.TestCase):
     full = counts('full')
     self.assertEqual(full['frozen'], 0)
     self.assertEqual(full['trainable'], counts('head_only')['trainable'] + counts('head_only')['frozen'])
+
+
+class RegistryTest(absltest.TestCase):
+
+  def test_one_record_adds_a_method(self):
+    # LoRA factors plus every bias, listed first: model, partition and report all read this one record.
+    toy = peft.Method('toy', ((r'^head/', 'trainable'), (peft.HOOK_PARAMS['lora'], 'trainable'),
+                              (r'/bias$', 'trainable'), (r'.*', 'frozen')), hook='lora')
+    with mock.patch.object(peft, 'METHODS', {'toy': toy, **peft.METHODS}):
+      self.assertEqual(peft.trainable_rules('toy'), toy.rules)
+      self.assertEqual(model_lib.method_specs('toy'), {'memory': None, 'adapter': None, 'lora': peft.LoRASpec()})
+      self.assertGreater(counts('toy')['trainable'], counts('lora')['trainable'])
+      records = [report_test.record('sst2', 'spartan', 13, .8),
+                 dict(report_test.record('sst2', 'head_only', 13, .7), method='toy')]
+      self.assertEqual([r['method'] for r in report.summarize(records)], ['toy', 'spartan'])
+    with self.assertRaisesRegex(ValueError, 'Unknown method'):
+      peft.trainable_rules('toy')
+
+  def test_is_backbone(self):
+    _, params = helpers.tiny_model('spartan')
+    _, lora = helpers.tiny_model('lora')
+    _, houlsby = helpers.tiny_model('houlsby')
+    _, plain = helpers.tiny_model('head_only')
+    flat = lambda p: set(traverse_util.flatten_dict(p, sep='/'))
+    for added in (params, lora, houlsby):
+      self.assertEqual({p for p in flat(added) if peft.is_backbone(p)}, flat(plain))
+
+  def test_config_defaults_match_specs(self):
+    method = helpers.load_config('glue.py').method
+    for spec, section in ((peft.MemorySpec(), method.memory), (peft.AdapterSpec(), method.adapter),
+                          (peft.LoRASpec(), method.lora)):
+      expected = dataclasses.asdict(spec)
+      expected.pop('placement', None)  # The adapter method's name sets it.
+      if 'layers' in expected:
+        expected['layers'] = 'all' if expected['layers'] is None else expected['layers']
+      self.assertEqual(section.to_dict(), expected, type(spec).__name__)
 
 
 if __name__ == '__main__':

@@ -10,7 +10,6 @@ import numpy as np
 import onnxruntime as ort
 import tokenizers
 
-from configs import demo
 from spartan_jax import checkpoint
 from spartan_jax import export
 from spartan_jax import inference
@@ -20,13 +19,14 @@ from spartan_jax import train
 from spartan_jax.data import tasks
 from spartan_jax.models import model as model_lib
 from spartan_jax.models import peft
+import helpers
 
 SENTENCES = ['a wonderful , moving film .', 'boring and far too long .', 'it is a film .']
 
 
 def fake_run(workdir, task='sst2'):
   """The demo config's workdir (for `task`) with a random SPARTAN delta instead of a trained one."""
-  config = demo.get_config(f'task={task}')
+  config = helpers.load_config(f'demo.py:task={task}')
   train.check_workdir(workdir, config)
   _, params = model_lib.from_pretrained('minilm', 'spartan', tasks.get_task(task).num_labels)
   labels = partition.param_labels(params, peft.trainable_rules('spartan'))

@@ -82,6 +82,13 @@ class ReadTsvTest(parameterized.TestCase):
       with self.assertRaisesRegex(ValueError, 'glue_dir.*GLUE_DIR'):
         sources.read_tsv('rte', 'validation')
 
+  def test_resolve_glue_dir(self):
+    with mock.patch.dict(os.environ, {'GLUE_DIR': '/env/glue'}):
+      self.assertEqual(sources.resolve_glue_dir('/config/glue'), '/config/glue')
+      self.assertEqual(sources.resolve_glue_dir(''), '/env/glue')
+    with mock.patch.dict(os.environ, {'GLUE_DIR': ''}):
+      self.assertIsNone(sources.resolve_glue_dir(''))
+
 
 class ErrorsTest(parameterized.TestCase):
 

@@ -20,7 +20,6 @@ from experiments import sweep as sweep_lib  # pylint: disable=g-import-not-at-to
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEPS = sorted(glob.glob(os.path.join(ROOT, 'experiments', 'sweeps', '*.py')))
-GET_CONFIG = sweep_lib.load_get_config(os.path.join(ROOT, 'configs', 'glue.py'))
 
 TOY = dict(
     name='toy',
@@ -62,6 +61,12 @@ class FakeRunner:
 
 class ExpandTest(parameterized.TestCase):
 
+  def setUp(self):
+    super().setUp()
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # Jobs name their config relative to the repository root.
+    self.addCleanup(os.chdir, cwd)
+
   def test_counts_names_and_overrides(self):
     jobs = sweep_lib.expand(TOY, root='runs')
     self.assertLen(jobs, 2 * 2 * 2 * 2 * 2 + 1)
@@ -94,15 +99,20 @@ class ExpandTest(parameterized.TestCase):
 
   def test_toy_configs_build(self):
     for job in sweep_lib.expand(TOY):
-      config = sweep_lib.build_config(job, GET_CONFIG)
+      config = sweep_lib.build_config(job)
       self.assertEqual(config.data.glue_dir, '../shared/data/glue')
     self.assertEqual(config.train.num_steps, 4)  # runlocal.
-    self.assertEqual(sweep_lib.build_config(sweep_lib.expand(TOY)[1], GET_CONFIG).train.learning_rate, 3e-4)
+    self.assertEqual(sweep_lib.build_config(sweep_lib.expand(TOY)[1]).train.learning_rate, 3e-4)
 
   def test_unknown_override_fails(self):
     job = sweep_lib.expand(dict(name='s', grid=dict(task='rte'), overrides=['--config.train.lr=1']))[0]
     with self.assertRaisesRegex(KeyError, 'no field'):
-      sweep_lib.build_config(job, GET_CONFIG)
+      sweep_lib.build_config(job)
+
+  def test_bool_override_is_strict(self):
+    sweep = dict(name='s', grid=dict(task='rte'), overrides=['--config.method.memory.shared=yes'])
+    with self.assertRaisesRegex(ValueError, r'^rte.*: Config argument method.memory.shared=.yes.'):
+      sweep_lib.build_config(sweep_lib.expand(sweep)[0])
 
   @parameterized.parameters(*SWEEPS)
   def test_every_sweep_arg_builds_a_config(self, path):
@@ -111,9 +121,9 @@ class ExpandTest(parameterized.TestCase):
     self.assertEqual(sweep['name'], os.path.basename(path)[:-3])
     self.assertLen({j.workdir for j in jobs}, len(jobs))
     for job in jobs:
-      config = sweep_lib.build_config(job, GET_CONFIG)
-      self.assertEqual((config.data.protocol, config.model.checkpoint), ('lmbff', 'minilm'))
-      self.assertIn(config.data.k, (16, 64, 256))
+      config = sweep_lib.build_config(job)
+      self.assertEqual(config.model.checkpoint, 'minilm')
+      self.assertIn((config.data.protocol, config.data.k), [('lmbff', 16), ('lmbff', 64), ('lmbff', 256), ('full', 0)])
       self.assertEqual(config.data.glue_dir, '../shared/data/glue')
 
   @parameterized.parameters(('fewshot_minilm', 2 * 5 * 3), ('fewshot_all_minilm', 5 * 3 * 7),

@@ -1,6 +1,5 @@
 """End to end: a tiny random BERT on real GLUE TSVs; resume; data parallelism; input errors."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -11,6 +10,7 @@ from unittest import mock
 
 from absl.testing import absltest
 from absl.testing import parameterized
+import chex
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
@@ -23,14 +23,12 @@ from spartan_jax import partition
 from spartan_jax import sharding
 from spartan_jax import train
 from spartan_jax import train_state
+from spartan_jax.data import pipeline
+from spartan_jax.data import tasks
 from spartan_jax.models import peft
 import helpers
 import shared_data
 
-_spec = importlib.util.spec_from_file_location(
-    'glue_config', os.path.join(os.path.dirname(__file__), '..', 'configs', 'glue.py'))
-glue_config = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(glue_config)
 
 
 class TrainTest(parameterized.TestCase):
@@ -43,7 +41,7 @@ class TrainTest(parameterized.TestCase):
         tempfile.mkdtemp(prefix='tiny_bert'))
 
   def config(self, arg='rte,k=16,seed=13,runlocal', **train_overrides):
-    config = glue_config.get_config(arg)
+    config = helpers.load_config(f'glue.py:{arg}')
     config.model.checkpoint = self.checkpoint_dir
     config.data.glue_dir = self.glue_dir
     config.train.update(train_overrides)
@@ -160,7 +158,7 @@ sys.path[:0] = [{tests!r}, '.']
 import jax
 jax.config.update('jax_num_cpu_devices', 4)
 from orbax.checkpoint._src.path import atomicity
-from configs import glue
+import helpers
 from spartan_jax import train
 
 finalize = atomicity.AtomicRenameTemporaryPath.finalize
@@ -171,7 +169,7 @@ async def finalize_or_die(self, *args, **kwargs):
   return await finalize(self, *args, **kwargs)
 
 atomicity.AtomicRenameTemporaryPath.finalize = finalize_or_die
-config = glue.get_config('rte,k=16,seed=13,runlocal')
+config = helpers.load_config('glue.py:rte,k=16,seed=13,runlocal')
 config.model.checkpoint, config.data.glue_dir, config.train.num_steps = {checkpoint!r}, {glue!r}, 6
 train.train_and_evaluate(config, {workdir!r})
 '''
@@ -202,6 +200,31 @@ class DataParallelTest(parameterized.TestCase):
       np.testing.assert_allclose(a, b, atol=1e-5)
     changed = traverse_util.flatten_dict(finals[1], sep='/')['encoder/memory_0/child_values']
     self.assertGreater(np.abs(changed - params['encoder']['memory_0']['child_values']).max(), 1e-4)
+
+
+class BucketsTest(absltest.TestCase):
+
+  def test_steps_trace_once_per_bucket(self):
+    # Random lengths 2..32: batches of many longest lengths, padded to 3 bucket lengths only.
+    rng = np.random.default_rng(0)
+    ids = [rng.integers(1, helpers.TINY_BERT.vocab_size, size=n).astype(np.int32) for n in rng.integers(2, 33, 40)]
+    encoded = pipeline.Encoded(input_ids=ids, token_type_ids=[np.zeros_like(i) for i in ids],
+                               label=rng.integers(0, 2, 40).astype(np.int32), idx=np.arange(40, dtype=np.int32),
+                               pad_id=0, buckets=(8, 16, 32))
+    model, params = helpers.tiny_model('spartan', num_labels=2)
+    labels = partition.param_labels(params, peft.trainable_rules('spartan'))
+    tx = optim.make_optimizer(labels, learning_rate=1e-3, total_steps=20)
+    n = len(encoded.buckets)
+    train_step = jax.jit(chex.assert_max_traces(train.make_train_step(model, tx), n=n))
+    eval_step = jax.jit(chex.assert_max_traces(train.make_eval_step(model), n=n))
+    state, lengths = train_state.create_train_state(params, tx), set()
+    for epoch in range(2):
+      for batch in pipeline.train_batches(encoded, 4, seed=0, epoch=epoch):
+        lengths.add(batch['input_ids'].shape[1])
+        state, _ = train_step(state, batch, jax.random.key(0))
+    train.evaluate(eval_step, state.params, encoded, tasks.get_task('rte'), 4, shard=lambda b: b)
+    lengths |= {batch['input_ids'].shape[1] for batch in pipeline.eval_batches(encoded, 4)}
+    self.assertEqual(lengths, set(encoded.buckets))  # Every bucket was used: the bound was reached.
 
 
 if __name__ == '__main__':

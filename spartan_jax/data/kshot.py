@@ -165,7 +165,7 @@ def _check_args(protocol, k, seed):
 
 def main(argv: Sequence[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--glue_dir', default=os.environ.get('GLUE_DIR'),
+  parser.add_argument('--glue_dir', default=sources.resolve_glue_dir(),
                       help='GLUE TSV folder (default: $GLUE_DIR).')
   parser.add_argument('--output_dir', required=True)
   parser.add_argument('--tasks', nargs='+', default=LMBFF_TASKS,

@@ -46,11 +46,16 @@ def load_examples(task: str | tasks_lib.Task, split: str, source: str = 'tfds',
   raise ValueError(f"Unknown source {source!r}; use 'tfds' or 'tsv'.")
 
 
+def resolve_glue_dir(value: str | None = None) -> str | None:
+  """The GLUE TSV folder: `value` (a config field or flag) if set, else $GLUE_DIR, else None."""
+  return value or os.environ.get('GLUE_DIR') or None
+
+
 def tsv_path(task: str | tasks_lib.Task, split: str,
              glue_dir: str | None = None) -> str:
   """Path of a split's TSV file: `<glue_dir or $GLUE_DIR>/<TASK>/<file>`."""
   task = _check_split(task, split)
-  glue_dir = glue_dir or os.environ.get('GLUE_DIR')
+  glue_dir = resolve_glue_dir(glue_dir)
   if not glue_dir:
     raise ValueError('No GLUE TSV folder: set --config.data.glue_dir or the '
                      'GLUE_DIR environment variable.')

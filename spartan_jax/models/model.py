@@ -98,14 +98,13 @@ class SequenceClassifier(nn.Module):
 def method_specs(method: str, memory: peft.MemorySpec | None = None, adapter: peft.AdapterSpec | None = None,
                  lora: peft.LoRASpec | None = None) -> dict:
   """The encoder hooks of `method`: {'memory', 'adapter', 'lora'}, defaults where not given."""
-  if method not in peft.METHODS:
-    raise ValueError(f'Unknown method {method!r}; choose one of {peft.METHODS}.')
+  m = peft.get_method(method)
   specs = {'memory': None, 'adapter': None, 'lora': None}
-  if method == 'spartan':
+  if m.hook == 'memory':
     specs['memory'] = memory or peft.MemorySpec()
-  elif method in ('houlsby', 'pfeiffer'):
-    specs['adapter'] = dataclasses.replace(adapter or peft.AdapterSpec(), placement=method)
-  elif method == 'lora':
+  elif m.hook == 'adapter':
+    specs['adapter'] = dataclasses.replace(adapter or peft.AdapterSpec(), placement=m.placement)
+  elif m.hook == 'lora':
     specs['lora'] = lora or peft.LoRASpec()
   return specs
 
@@ -141,7 +140,7 @@ def from_pretrained(name_or_path: str, method: str = 'spartan', num_labels: int 
 
   Args:
     name_or_path: a local directory, a hub id, or "minilm" (the packaged all-MiniLM-L6-v2).
-    method: one of peft.METHODS.
+    method: a name in peft.METHODS.
     num_labels: classes, or 1 for regression.
     seed: seeds the memory, adapter, LoRA and head initialisation.
     dtype: computation dtype (jnp.bfloat16 for mixed precision); params stay float32.

@@ -1,10 +1,12 @@
-"""Parameter-efficient methods: their specs, the adapter and LoRA modules, and what each trains.
+"""Parameter-efficient methods: their specs, the adapter and LoRA modules, and the method registry.
 
-A method is a name plus optional hooks in the encoder. Which parameters train is data: ordered
+A method is one `Method` record in `METHODS`: its name, the encoder hook it adds (a memory, adapters
+or LoRA factors; none for head_only, bitfit and full) and which parameters it trains, as ordered
 `(regex, label)` rules over '/'-joined parameter paths, first match wins (see `partition.py`).
 """
 
 import dataclasses
+import re
 from typing import Any
 
 import flax.linen as nn
@@ -12,8 +14,6 @@ import jax.numpy as jnp
 from flax import traverse_util
 
 Dtype = Any
-
-METHODS = ('spartan', 'head_only', 'bitfit', 'houlsby', 'pfeiffer', 'lora', 'full')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,28 +99,61 @@ def memory_layer_indices(spec: MemorySpec | None, num_layers: int) -> tuple[int,
   return layers
 
 
+# The parameters each encoder hook adds, as path regexes.
+HOOK_PARAMS = {'memory': r'^encoder/memory(_\d+)?/', 'adapter': r'_adapter/', 'lora': r'/lora_[ab]$'}
+
 _HEAD = (r'^head/', 'trainable')
 _LAYER_NORMS = (r'layer_norm/(scale|bias)$', 'trainable')
 _FROZEN = (r'.*', 'frozen')
 
 
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """A PEFT method: its encoder hook (a key of HOOK_PARAMS, or None) and the parameters it trains."""
+  name: str
+  rules: tuple[tuple[str, str], ...]  # (regex, label), first match wins.
+  hook: str | None = None
+  placement: str | None = None  # Adapters: AdapterSpec.placement.
+
+  @property
+  def adds_modules(self) -> bool:
+    """False when the method trains only existing parameters (its count is the backbone's plus a head)."""
+    return self.hook is not None
+
+
+def _trains(hook: str) -> tuple[str, str]:
+  return (HOOK_PARAMS[hook], 'trainable')
+
+
+# Name -> Method, in the order tables list them. Adding a method is adding one record here.
+METHODS = {m.name: m for m in (
+    Method('spartan', (_HEAD, _trains('memory'), _LAYER_NORMS, _FROZEN), hook='memory'),
+    Method('head_only', (_HEAD, _FROZEN)),
+    Method('bitfit', (_HEAD, (r'/bias$', 'trainable'), _FROZEN)),
+    Method('houlsby', (_HEAD, _trains('adapter'), _LAYER_NORMS, _FROZEN), hook='adapter', placement='houlsby'),
+    Method('pfeiffer', (_HEAD, _trains('adapter'), _LAYER_NORMS, _FROZEN), hook='adapter', placement='pfeiffer'),
+    Method('lora', (_HEAD, _trains('lora'), _FROZEN), hook='lora'),
+    Method('full', ((r'.*', 'trainable'),)),
+)}
+
+
+def get_method(name: str) -> Method:
+  if name not in METHODS:
+    raise ValueError(f'Unknown method {name!r}; choose one of {tuple(METHODS)}.')
+  return METHODS[name]
+
+
 def trainable_rules(method: str, memory: MemorySpec | None = None) -> tuple[tuple[str, str], ...]:
   """Ordered (regex, label) rules: which parameters `method` trains."""
-  if method == 'full':
-    return ((r'.*', 'trainable'),)
-  if method == 'head_only':
-    return (_HEAD, _FROZEN)
-  if method == 'bitfit':
-    return (_HEAD, (r'/bias$', 'trainable'), _FROZEN)
-  if method in ('houlsby', 'pfeiffer'):
-    return (_HEAD, (r'_adapter/', 'trainable'), _LAYER_NORMS, _FROZEN)
-  if method == 'lora':
-    return (_HEAD, (r'/lora_[ab]$', 'trainable'), _FROZEN)
-  if method == 'spartan':
-    memory = memory or MemorySpec()
-    norms = (_LAYER_NORMS,) if memory.train_layer_norms else ()
-    return (_HEAD, (r'^encoder/memory(_\d+)?/', 'trainable')) + norms + (_FROZEN,)
-  raise ValueError(f'Unknown method {method!r}; choose one of {METHODS}.')
+  m = get_method(method)
+  if m.hook == 'memory' and not (memory or MemorySpec()).train_layer_norms:
+    return tuple(rule for rule in m.rules if rule != _LAYER_NORMS)
+  return m.rules
+
+
+def is_backbone(path: str) -> bool:
+  """Whether a '/'-joined parameter path is one a plain BERT/RoBERTa holds (no hook added it)."""
+  return not any(re.search(pattern, path) for pattern in HOOK_PARAMS.values())
 
 
 def merge_lora(params: dict, spec: LoRASpec) -> dict:

@@ -15,6 +15,8 @@ import numpy as np
 from flax import traverse_util
 from safetensors.numpy import load_file
 
+from spartan_jax.models import peft
+
 PACKAGED_MINILM = 'minilm'
 _HUB_FILES = ['config.json', '*.safetensors', '*.safetensors.index.json', 'tokenizer*', 'vocab*',
               'merges.txt', 'special_tokens_map.json']
@@ -129,12 +131,7 @@ def merge_pretrained(params: dict, pretrained: dict[str, np.ndarray]) -> dict:
       raise ValueError(f'Shape mismatch for {path}: checkpoint {value.shape}, model {flat[path].shape}; '
                        'the checkpoint does not match its config.json.')
     flat[path] = value
-  missing = sorted(p for p in flat if p.startswith('encoder/') and _is_backbone(p) and p not in pretrained)
+  missing = sorted(p for p in flat if p.startswith('encoder/') and peft.is_backbone(p) and p not in pretrained)
   if missing:
     raise ValueError(f'The checkpoint lacks backbone parameters: {missing[:5]}.')
   return traverse_util.unflatten_dict(flat, sep='/')
-
-
-def _is_backbone(path: str) -> bool:
-  """Parameters a plain BERT/RoBERTa checkpoint holds (not memories, adapters or LoRA factors)."""
-  return not re.search(r'(^encoder/memory|_adapter/|/lora_[ab]$)', path)
