@@ -31,6 +31,7 @@ from absl import flags
 import numpy as np
 
 from experiments import benchmark
+from experiments import common
 from spartan_jax import xla_flags
 
 WORKERS = ('torch', 'jax', 'jax_ynn')
@@ -265,9 +266,9 @@ def summarize(times: dict, items: dict) -> list[dict]:
              'jax / jax_ynn': (('jax', base), ('jax_ynn', base)),
              'spartan / jax backbone': (('jax', 'spartan'), ('jax', 'backbone')),
              'spartan / torch head+LN': (('jax', 'spartan'), ('torch', 'head+LN'))}
-    row['ratios'] = {label: benchmark.ratio(t[b], t[a]) for label, (a, b) in pairs.items() if a in t and b in t}
+    row['ratios'] = {label: common.ratio(t[b], t[a]) for label, (a, b) in pairs.items() if a in t and b in t}
     if ('jax', 'spartan') in t and ('jax', 'full') in t and not case.startswith('forward'):
-      row['ratios']['spartan step / full step'] = benchmark.ratio(t[('jax', 'spartan')], t[('jax', 'full')])
+      row['ratios']['spartan step / full step'] = common.ratio(t[('jax', 'spartan')], t[('jax', 'full')])
     rows.append(row)
   return rows
 
@@ -311,7 +312,7 @@ def define_flags():
   flags.DEFINE_string('train_shape', '16x128', 'Train step BATCHxLENGTH.')
   flags.DEFINE_list('workers', list(WORKERS), f'Workers, from {list(WORKERS)}.')
   flags.DEFINE_integer('threads', 2, 'PyTorch intra-op threads (XLA uses every core).')
-  benchmark.define_timing_flags(repeats=7)
+  common.define_timing_flags(repeats=7)
   flags.DEFINE_string('out', '', 'Also write the markdown here.')
 
 
@@ -326,16 +327,16 @@ def main(argv):
   unknown = sorted(set(f.workers) - set(WORKERS))
   if unknown:
     raise app.UsageError(f'--workers: unknown {unknown}; choose from {list(WORKERS)}.')
-  command = 'python -m experiments.benchmark_frameworks ' + ' '.join(sys.argv[1:])
+  command = common.command_line('experiments.benchmark_frameworks')
   start = time.time()
   rows, max_diff = measure(f.checkpoint, f.workers, shapes, train_shape, f.threads, f.repeats, f.min_time)
-  text = '\n'.join(benchmark.header(
+  text = '\n'.join(common.header(
       f'Frameworks: our JAX encoder against PyTorch, {f.checkpoint}, float32', command, start,
       f'{f.repeats} rounds; each worker a process of its own, taking turns case by case. Cells are median ms per '
       'call; ratios are throughput (the median and interquartile range of per-round ratios), except '
       '"spartan step / full step", a ratio of step times. Mean-pooled outputs of the workers on one batch agree '
       f'to {max_diff:.1e} (max abs).') + [format_table(rows), ''])
-  benchmark.emit(text, f.out)
+  common.emit(text, f.out)
 
 
 if __name__ == '__main__':

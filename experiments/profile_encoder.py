@@ -16,7 +16,6 @@ MiniLM weights (packaged), float32.
 import collections
 import glob
 import re
-import sys
 import tempfile
 import time
 
@@ -26,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import benchmark
+from experiments import common
 from spartan_jax import optim
 from spartan_jax import partition
 from spartan_jax import train
@@ -144,15 +143,15 @@ def define_flags():
 def main(argv):
   del argv
   f = flags.FLAGS
-  command = 'python -m experiments.profile_encoder ' + ' '.join(sys.argv[1:])
+  command = common.command_line('experiments.profile_encoder')
   start = time.time()
   results = {name: profile(compiled, args, f.calls) for name, compiled, args in
              encoder_cases(f.checkpoint, f.batch, f.length)}
-  text = '\n'.join(benchmark.header(
+  text = '\n'.join(common.header(
       f'Profile: where the time goes, {f.checkpoint}, float32', command, start,
       f'{f.calls} traced calls per case; per-op times from jax.profiler, summed over XLA threads and grouped '
       'by the JAX op that made each HLO instruction.') + [format_table(results), ''])
-  benchmark.emit(text, f.out)
+  common.emit(text, f.out)
 
 
 if __name__ == '__main__':
