@@ -17,7 +17,6 @@ from spartan_jax import sharding
 from spartan_jax import train
 import helpers
 import shared_data
-import train_test
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT_S = 300  # Per run of two processes; a run here takes about 30 s on 2 busy cores.
@@ -86,7 +85,7 @@ class MultiProcessTest(absltest.TestCase):
                              for line in open(os.path.join(reference['workdir'], 'metrics.jsonl'))])
 
   def test_two_processes_match_one_and_resume_after_a_kill(self):
-    config = train_test.glue_config.get_config('rte,k=16,seed=13,runlocal')
+    config = helpers.load_config('glue.py:rte,k=16,seed=13,runlocal')
     config.model.checkpoint, config.data.glue_dir = self.checkpoint_dir, self.glue_dir
     config.train.num_steps = 6
     reference = {'workdir': self.create_tempdir().full_path}
