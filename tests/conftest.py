@@ -1,7 +1,40 @@
-"""Four CPU devices, set before any JAX computation, so data-parallel code runs on a CPU."""
+"""Test-session setup, before any JAX computation.
+
+- Four CPU devices, so data-parallel code runs on a CPU.
+- XLA compiles with LLVM's optimisations off (`--xla_backend_optimization_level=0`, unless $XLA_FLAGS sets
+  it): the suite spends most of its time compiling small programs, and this halves that. The HLO passes
+  are the same; the machine code is less optimised, which moves float results only in the last bits.
+  Users and benchmarks compile at the full level.
+- One compilation cache per pytest run, shared by its xdist workers and the subprocesses tests start: a
+  program compiled once (the same tiny model built by another test, the same training step in another
+  process) is read back instead of compiled again. It starts empty, so a run stays cold, and is removed at
+  the end. A `JAX_COMPILATION_CACHE_DIR` set by the caller is used instead, and kept.
+These are environment variables, so xdist workers and subprocesses inherit them.
+"""
+
+import os
+import shutil
+import tempfile
 
 from absl import flags
 import jax
 
+from spartan_jax import xla_flags
+
 jax.config.update('jax_num_cpu_devices', 4)
 flags.FLAGS.mark_as_parsed()  # absltest's create_tempdir reads flags; pytest does not parse them.
+
+os.environ['XLA_FLAGS'] = xla_flags.with_defaults(os.environ.get('XLA_FLAGS', ''),
+                                                  {'xla_backend_optimization_level': '0'})
+_OWN_CACHE = 'JAX_COMPILATION_CACHE_DIR' not in os.environ  # Workers inherit the controller's.
+if _OWN_CACHE:
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='spartan_jax_tests_jit_')
+os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
+jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+
+
+def pytest_sessionfinish(session):
+  del session
+  if _OWN_CACHE:  # The controller, after its workers; or a plain run.
+    shutil.rmtree(os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
