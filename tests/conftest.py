@@ -16,22 +16,22 @@ import os
 import shutil
 import tempfile
 
-from absl import flags
-import jax
-
-from spartan_jax import xla_flags
-
-jax.config.update('jax_num_cpu_devices', 4)
-flags.FLAGS.mark_as_parsed()  # absltest's create_tempdir reads flags; pytest does not parse them.
-
-os.environ['XLA_FLAGS'] = xla_flags.with_defaults(os.environ.get('XLA_FLAGS', ''),
-                                                  {'xla_backend_optimization_level': '0'})
+# JAX reads these when it is imported.
 _OWN_CACHE = 'JAX_COMPILATION_CACHE_DIR' not in os.environ  # Workers inherit the controller's.
 if _OWN_CACHE:
   os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='spartan_jax_tests_jit_')
 os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
-jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
-jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from spartan_jax import xla_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+jax.config.update('jax_num_cpu_devices', 4)
+flags.FLAGS.mark_as_parsed()  # absltest's create_tempdir reads flags; pytest does not parse them.
+# Read when the backend starts, at the first computation.
+os.environ['XLA_FLAGS'] = xla_flags.with_defaults(os.environ.get('XLA_FLAGS', ''),
+                                                  {'xla_backend_optimization_level': '0'})
 
 
 def pytest_sessionfinish(session):

@@ -1,5 +1,5 @@
-"""Two local CPU processes (jax.distributed, gloo collectives) train as one: a two-process run killed after its
-first checkpoint resumes to the same params, metrics and test scores as one process on the same global batch."""
+"""Two local CPU processes (jax.distributed, gloo collectives) train as one: the same params and test metrics
+as one process on the same global batch, and a run killed after its first checkpoint resumes to them."""
 
 import json
 import os
@@ -84,12 +84,17 @@ class MultiProcessTest(absltest.TestCase):
     self.assertEqual(steps, [json.loads(line)['step']
                              for line in open(os.path.join(reference['workdir'], 'metrics.jsonl'))])
 
-  def test_two_processes_killed_and_resumed_match_one(self):
+  def test_two_processes_match_one_and_resume_after_a_kill(self):
     config = helpers.load_config('glue.py:rte,k=16,seed=13,runlocal')
     config.model.checkpoint, config.data.glue_dir = self.checkpoint_dir, self.glue_dir
     config.train.num_steps = 6
     reference = {'workdir': self.create_tempdir().full_path}
     reference.update(train.train_and_evaluate(config, reference['workdir']))  # One process, 4 devices.
+
+    straight = self.create_tempdir().full_path
+    codes, outputs = self._run_two_processes(straight)
+    self.assertEqual(codes, [0, 0], outputs[0][-3000:] + outputs[1][-3000:])
+    self._check_run(straight, reference)
 
     resumed = self.create_tempdir().full_path
     codes, outputs = self._run_two_processes(resumed, die_after_first_save=True)
