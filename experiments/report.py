@@ -2,7 +2,8 @@ r"""Tables and plots of a sweep's results: every results.json under a folder, av
 
   python -m experiments.report --runs=experiments/runs/fewshot_minilm --out=experiments/results/fewshot_minilm
 
-Writes <out>.md, <out>.csv and PNGs next to them (<out>_vs_params.png; <out>_vs_k.png when several k exist).
+Writes <out>.md, <out>.csv and PNGs next to them (<out>_vs_params.png; <out>_vs_k.png when several k exist;
+<out>_dev_curves.png, the dev score against the training step, when the runs' metrics.jsonl files are there).
 A row is a (task, protocol, method, setting) group: `setting` names the config fields that differ between
 runs of one (task, protocol, method) other than the seed (a learning-rate grid, another model). Scores are
 the test score (the task's metrics averaged over its eval splits) in percent, mean ± sample std (ddof=1)
@@ -144,6 +145,30 @@ def metric_values(record: Mapping) -> dict[str, float]:
   """{metric: value in %}, named 'split/metric' when the task has several eval splits."""
   test = record['test']
   return {(m if len(test) == 1 else f'{split}/{m}'): 100 * v for split, ms in test.items() for m, v in ms.items()}
+
+
+def dev_curves(records: Sequence[Mapping]) -> dict[tuple[str, str], dict[str, list[tuple[int, float, int]]]]:
+  """{(protocol, task): {variant: [(step, dev score in %, mean over runs; how many runs)]}}.
+
+  Read from each run's `<workdir>/metrics.jsonl` (the `dev/score` records); runs without one are skipped.
+  A variant is a table row's method and setting, as in `summarize`.
+  """
+  fields = setting_fields(records)
+  scores = collections.defaultdict(lambda: collections.defaultdict(list))
+  for r in records:
+    path = os.path.join(r.get('workdir', ''), 'metrics.jsonl')
+    if not os.path.exists(path):
+      continue
+    variant = _variant({'method': r['method'], 'setting': setting(r, fields)})
+    with open(path) as f:
+      for line in f:
+        entry = json.loads(line)
+        if 'dev/score' in entry:
+          scores[(protocol(r), r['task']), variant][entry['step']].append(100 * entry['dev/score'])
+  curves = collections.defaultdict(dict)
+  for (panel, variant), by_step in scores.items():
+    curves[panel][variant] = [(step, float(np.mean(v)), len(v)) for step, v in sorted(by_step.items())]
+  return dict(curves)
 
 
 def backbone_params(records: Sequence[Mapping]) -> dict[str, int]:
@@ -462,6 +487,21 @@ def plot_vs_params(rows: Sequence[Mapping], path: str) -> str | None:
   return _save(plt, fig, axes, path)
 
 
+def plot_dev_curves(curves: Mapping, rows: Sequence[Mapping], path: str) -> str | None:
+  """Dev score vs step, one panel per (protocol, task), a line per variant (colours as in the other plots)."""
+  panels = [p for p in dict.fromkeys((r['protocol'], r['task']) for r in rows) if p in curves]
+  if not panels:
+    return None
+  plt, fig, axes = _subplots(len(panels))
+  colors = _colors(rows)
+  for ax, (proto, task) in zip(axes, panels):
+    for variant, points in curves[(proto, task)].items():
+      ax.plot([p[0] for p in points], [p[1] for p in points], marker='.', color=colors[variant], label=variant)
+    ax.set(title=f'{task}, {proto}', xlabel='training step', ylabel='dev score (%), mean over seeds')
+    ax.grid(alpha=.3)
+  return _save(plt, fig, axes, path)
+
+
 def write_report(records, unfinished, out: str, command: str, select_field: str | None = None) -> list[str]:
   """Writes <out>.md, <out>.csv and the plots; returns the paths written."""
   if not records:
@@ -472,7 +512,8 @@ def write_report(records, unfinished, out: str, command: str, select_field: str 
   rows = summarize(records)
   averages = glue_average(rows)
   plots = [p for p in (plot_vs_k(rows, f'{out}_vs_k.png'),
-                       plot_vs_params(rows + averages, f'{out}_vs_params.png')) if p]
+                       plot_vs_params(rows + averages, f'{out}_vs_params.png'),
+                       plot_dev_curves(dev_curves(records), rows, f'{out}_dev_curves.png')) if p]
   with open(f'{out}.md', 'w') as f:
     f.write(to_markdown(rows, averages, records, command, unfinished, plots, os.path.basename(out)))
   with open(f'{out}.csv', 'w') as f:

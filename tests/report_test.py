@@ -286,6 +286,31 @@ class RenderTest(parameterized.TestCase):
     with open(out + '.md') as f:
       self.assertIn('![sweep_vs_k.png](sweep_vs_k.png)', f.read())
 
+  def test_dev_curves_average_the_seeds_at_each_step(self):
+    runs = self.create_tempdir().full_path
+    dev = {13: {10: .5, 20: .7, 30: .9}, 21: {10: .6, 20: .8}}  # Seed 21's run stopped before step 30.
+    records = []
+    for seed, scores in dev.items():
+      workdir = os.path.join(runs, f'spartan{seed}')
+      os.makedirs(workdir)
+      with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
+        for step, score in scores.items():
+          f.write(json.dumps({'step': step, 'train/loss': 1.0}) + '\n')
+          f.write(json.dumps({'step': step, 'dev/accuracy': score, 'dev/score': score}) + '\n')
+      records.append(dict(record('sst2', 'spartan', seed, .8), workdir=workdir))
+    records.append(dict(record('sst2', 'houlsby', 13, .7), workdir=os.path.join(runs, 'no_metrics')))
+    curves = report.dev_curves(records)
+    self.assertEqual(list(curves), [('k=16', 'sst2')])
+    self.assertEqual(list(curves[('k=16', 'sst2')]), ['spartan'])
+    [steps, means, counts] = zip(*curves[('k=16', 'sst2')]['spartan'])
+    self.assertEqual((steps, counts), ((10, 20, 30), (2, 2, 1)))
+    np.testing.assert_allclose(means, [55.0, 75.0, 90.0])
+    out = os.path.join(self.create_tempdir().full_path, 'sweep')
+    paths = report.write_report(records, [], out, 'cmd')
+    self.assertEqual(paths[-1], out + '_dev_curves.png')
+    with open(paths[-1], 'rb') as f:
+      self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
+
   def test_no_k_plot_with_one_k(self):
     self.assertIsNone(report.plot_vs_k(self.rows, os.path.join(self.create_tempdir().full_path, 'x.png')))
 
