@@ -186,11 +186,15 @@ def protocol_key(proto: str):
   return ({'k': 0, 'n': 1}.get(kind, 2), int(size) if size.isdigit() else 0, proto)
 
 
+def _task_key(task):
+  """GLUE tasks in GLUE's order, then the others by name, then the GLUE average."""
+  order = list(tasks_lib.GLUE_TASKS) + sorted(tasks_lib.TASKS)
+  return order.index(task) if task in order else len(order) + (task == GLUE_AVG)
+
+
 def _sort_key(row):
-  task_order = list(tasks_lib.GLUE_TASKS) + sorted(tasks_lib.TASKS)
   method, methods = row['method'], list(peft.METHODS)
-  return (protocol_key(row['protocol']),
-          task_order.index(row['task']) if row['task'] in task_order else len(task_order) + (row['task'] == GLUE_AVG),
+  return (protocol_key(row['protocol']), _task_key(row['task']),
           methods.index(method) if method in methods else len(methods), method, row['setting'])
 
 
@@ -276,8 +280,7 @@ def paired_differences(records: Sequence[Mapping], reference: str = REFERENCE) -
       diffs[(p, m, label)][(t, seed)] = ref[(p, t, seed)] - v
   rows = []
   for (proto, method, label), d in diffs.items():
-    order = list(tasks_lib.GLUE_TASKS) + sorted(tasks_lib.TASKS)
-    tasks = sorted({t for t, _ in d}, key=lambda t: (order.index(t) if t in order else len(order), t))
+    tasks = sorted({t for t, _ in d}, key=_task_key)
     seeds = sorted({seed for _, seed in d if all((t, seed) in d for t in tasks)})
     per_task = {t: mean_std([v for (task, _), v in d.items() if task == t]) + (sum(task == t for task, _ in d),)
                 for t in tasks}
@@ -364,7 +367,7 @@ def to_markdown(rows: Sequence[Mapping], averages: Sequence[Mapping], records: S
   paired = paired_differences(records)
   for proto in sorted({r['protocol'] for r in paired}, key=protocol_key):
     proto_rows = [r for r in paired if r['protocol'] == proto]
-    tasks = list(dict.fromkeys(t for r in proto_rows for t in r['tasks']))
+    tasks = sorted({t for r in proto_rows for t in r['tasks']}, key=_task_key)
     extra = [('avg', 'avg'), ('avg_classification', 'avg w/o regression')]
     extra = [(key, name) for key, name in extra if any(r[key] for r in proto_rows)]
     lines += ['', f'## {proto}: {REFERENCE} − method, paired by seed (points), mean ± sample std over seeds', '',
