@@ -150,14 +150,15 @@ def metric_values(record: Mapping) -> dict[str, float]:
 def dev_curves(records: Sequence[Mapping]) -> dict[tuple[str, str], dict[str, list[tuple[int, float, int]]]]:
   """{(protocol, task): {variant: [(step, dev score in %, mean over runs; how many runs)]}}.
 
-  Read from each run's `<workdir>/metrics.jsonl` (the `dev/score` records); runs without one are skipped.
+  Read from each run's `<workdir>/metrics.jsonl` (the `dev/score` records); runs without a workdir or without
+  that file are skipped.
   A variant is a table row's method and setting, as in `summarize`.
   """
   fields = setting_fields(records)
   scores = collections.defaultdict(lambda: collections.defaultdict(list))
   for r in records:
-    path = os.path.join(r.get('workdir', ''), 'metrics.jsonl')
-    if not os.path.exists(path):
+    path = os.path.join(r['workdir'], 'metrics.jsonl') if 'workdir' in r else None
+    if not (path and os.path.exists(path)):
       continue
     variant = _variant({'method': r['method'], 'setting': setting(r, fields)})
     with open(path) as f:

@@ -299,7 +299,15 @@ class RenderTest(parameterized.TestCase):
           f.write(json.dumps({'step': step, 'dev/accuracy': score, 'dev/score': score}) + '\n')
       records.append(dict(record('sst2', 'spartan', seed, .8), workdir=workdir))
     records.append(dict(record('sst2', 'houlsby', 13, .7), workdir=os.path.join(runs, 'no_metrics')))
-    curves = report.dev_curves(records)
+    records.append(record('sst2', 'head_only', 13, .7))  # No workdir: the metrics.jsonl in the cwd is not its.
+    with open(os.path.join(runs, 'metrics.jsonl'), 'w') as f:
+      f.write(json.dumps({'step': 10, 'dev/score': 0.1}) + '\n')
+    cwd = os.getcwd()
+    os.chdir(runs)
+    try:
+      curves = report.dev_curves(records)
+    finally:
+      os.chdir(cwd)
     self.assertEqual(list(curves), [('k=16', 'sst2')])
     self.assertEqual(list(curves[('k=16', 'sst2')]), ['spartan'])
     [steps, means, counts] = zip(*curves[('k=16', 'sst2')]['spartan'])
