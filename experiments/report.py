@@ -11,7 +11,8 @@ over the group's runs. The GLUE average of a method is the mean over GLUE tasks 
 
 `--select_on_dev=train.learning_rate` keeps, per (task, protocol, method, seed and every other setting), only
 the run with the best dev score over that field's values (LM-BFF's protocol; the test score is never looked
-at), and reports which value won.
+at), and reports which value won. With `--select_on_seed=13` the value is chosen on seed 13's dev scores and
+fixed for the other seeds (a grid run on one seed only).
 """
 
 import collections
@@ -86,15 +87,20 @@ def _base_key(record):
   return record['task'], protocol(record), record['method']
 
 
-def select_on_dev(records: Sequence[Mapping], field: str) -> list[dict]:
+def select_on_dev(records: Sequence[Mapping], field: str, on_seed: int | None = None) -> list[dict]:
   """Per (task, protocol, method, seed, all other config values), the run with the best dev score over `field`.
 
-  Each kept record gains 'selected': {'field', 'value' (the winner), 'grid' (the values tried)}. Ties go to
-  the earlier value in sorted order. The test score is never read.
+  With `on_seed`, the value is chosen once per group on that seed's runs and fixed for every seed (a grid run
+  on one seed only); runs of other seeds at other values are dropped.
+
+  Each kept record gains 'selected': {'field', 'value' (the winner), 'grid' (the values tried), 'on_seed'}.
+  Ties go to the earlier value in sorted order. The test score is never read.
 
   Raises:
-    ValueError: when a run has no dev score (its protocol had no dev split) or lacks `field`.
+    ValueError: when a run has no dev score (its protocol had no dev split) or lacks `field`, or a group has no
+      run of `on_seed`.
   """
+  ignored = {field, 'seed', 'data.split_seed'} if on_seed is not None else {field}
   groups = collections.defaultdict(list)
   for r in records:
     flat = _flatten(r['config'])
@@ -102,13 +108,19 @@ def select_on_dev(records: Sequence[Mapping], field: str) -> list[dict]:
       raise ValueError(f"Cannot select on {field}: {r.get('workdir', r['task'])} has no such config field.")
     if r.get('best_dev_score') is None:
       raise ValueError(f"Cannot select on dev: {r.get('workdir', r['task'])} had no dev split.")
-    rest = json.dumps({k: v for k, v in flat.items() if k != field}, sort_keys=True)
+    rest = json.dumps({k: v for k, v in flat.items() if k not in ignored}, sort_keys=True)
     groups[(_base_key(r), rest)].append((json.loads(flat[field]), r))
   selected = []
   for runs in groups.values():
-    runs.sort(key=lambda value_run: value_run[0])
-    value, best = max(runs, key=lambda value_run: value_run[1]['best_dev_score'])  # max keeps the first tie.
-    selected.append(dict(best, selected={'field': field, 'value': value, 'grid': [v for v, _ in runs]}))
+    runs.sort(key=lambda value_run: (value_run[0], value_run[1]['seed']))
+    tried = runs if on_seed is None else [(v, r) for v, r in runs if r['seed'] == on_seed]
+    if not tried:
+      raise ValueError(f"Cannot choose {field} on seed {on_seed}: {runs[0][1].get('workdir', runs[0][1]['task'])} "
+                       f'and its group have no run with seed {on_seed}. Run the grid on that seed, or choose per '
+                       'seed (no --select_on_seed).')
+    value, _ = max(tried, key=lambda value_run: value_run[1]['best_dev_score'])  # max keeps the first tie.
+    choice = {'field': field, 'value': value, 'grid': [v for v, _ in tried], 'on_seed': on_seed}
+    selected += [dict(r, selected=choice) for v, r in runs if v == value]
   return selected
 
 
@@ -355,7 +367,9 @@ def to_markdown(rows: Sequence[Mapping], averages: Sequence[Mapping], records: S
     proto_rows = [r for r in rows if r['protocol'] == proto and r['selected']]
     tasks = list(dict.fromkeys(r['task'] for r in proto_rows))
     grid = sorted({v for r in records if 'selected' in r for v in r['selected']['grid']})
-    lines += ['', f"## {proto}: {', '.join(selected)} chosen on dev, per seed", '',
+    on_seeds = sorted({r['selected']['on_seed'] for r in records if 'selected' in r} - {None})
+    how = f"on seed {', '.join(map(str, on_seeds))}'s dev split, fixed for every seed" if on_seeds else 'per seed'
+    lines += ['', f"## {proto}: {', '.join(selected)} chosen on dev, {how}", '',
               f"Values tried: {', '.join(map(str, grid))}. Each run group kept the value whose run had the best "
               'dev score; the cell lists the winners in seed order.', '',
               '| method |' + (' setting |' if has_settings else '') + ''.join(f' {t} |' for t in tasks),
@@ -506,12 +520,13 @@ def plot_dev_curves(curves: Mapping, rows: Sequence[Mapping], path: str) -> str 
   return _save(plt, fig, axes, path)
 
 
-def write_report(records, unfinished, out: str, command: str, select_field: str | None = None) -> list[str]:
+def write_report(records, unfinished, out: str, command: str, select_field: str | None = None,
+                 select_on_seed: int | None = None) -> list[str]:
   """Writes <out>.md, <out>.csv and the plots; returns the paths written."""
   if not records:
     raise ValueError('No results.json found.')
   if select_field:
-    records = select_on_dev(records, select_field)
+    records = select_on_dev(records, select_field, select_on_seed)
   os.makedirs(os.path.dirname(out) or '.', exist_ok=True)
   rows = summarize(records)
   averages = glue_average(rows)
@@ -532,6 +547,8 @@ def define_flags():
   flags.DEFINE_string('out', None, 'Output path without extension: <out>.md, <out>.csv, <out>_*.png.')
   flags.DEFINE_string('select_on_dev', None, 'A config field (e.g. train.learning_rate): per run group, keep the '
                       'value whose run has the best dev score.')
+  flags.DEFINE_integer('select_on_seed', None, 'With --select_on_dev: choose the value on this seed\'s runs and '
+                       'fix it for every seed (a grid run on one seed only). Default: each seed chooses.')
 
 
 def main(argv):
@@ -546,7 +563,9 @@ def main(argv):
     raise app.UsageError(f'No results.json under {f.runs}' + (f' matching {f.filter!r}.' if f.filter
                                                                     else '.'))
   command = common.command_line('experiments.report')
-  for path in write_report(records, unfinished, f.out, command, f.select_on_dev):
+  if f.select_on_seed is not None and not f.select_on_dev:
+    raise app.UsageError('--select_on_seed needs --select_on_dev (the field to choose).')
+  for path in write_report(records, unfinished, f.out, command, f.select_on_dev, f.select_on_seed):
     print(path)
 
 

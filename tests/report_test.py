@@ -210,6 +210,21 @@ class SelectOnDevTest(parameterized.TestCase):
     self.assertEqual(winners, {('spartan', 'minilm', 3e-3), ('houlsby', 'minilm', 1e-3),
                                ('spartan', 'roberta-base', 1e-3)})
 
+  def test_a_value_chosen_on_one_seed_is_fixed_for_every_seed(self):
+    records = self._grid({1e-3: (0.6, 0.9), 3e-3: (0.7, 0.5)}, seeds=[13])
+    records += self._grid({1e-3: (0.9, 0.9), 3e-3: (0.1, 0.3)}, seeds=[21])  # Seed 21 alone would pick 1e-3.
+    records += self._grid({1e-3: (0.9, 0.9)}, seeds=[42])  # No run at the winner: dropped.
+    selected = report.select_on_dev(records, 'train.learning_rate', on_seed=13)
+    self.assertEqual([(r['seed'], r['selected']['value']) for r in selected], [(13, 3e-3), (21, 3e-3)])
+    self.assertEqual(selected[1]['selected']['grid'], [1e-3, 3e-3])
+    [r] = report.summarize(selected)
+    self.assertEqual((r['n'], r['selected']), (2, [3e-3, 3e-3]))
+    np.testing.assert_allclose(r['score'][0], 40.0)
+
+  def test_choosing_on_a_seed_without_runs_is_an_error(self):
+    with self.assertRaisesRegex(ValueError, 'no run with seed 42'):
+      report.select_on_dev(self._grid({1e-3: (0.6, 0.6)}), 'train.learning_rate', on_seed=42)
+
   def test_no_dev_split_is_an_error(self):
     records = self._grid({1e-3: (None, 0.6), 3e-3: (0.7, 0.7)})
     with self.assertRaisesRegex(ValueError, 'no dev split'):
@@ -226,6 +241,9 @@ class SelectOnDevTest(parameterized.TestCase):
     with open(f'{out}.csv') as f:
       [row_] = [r for r in csv.DictReader(f) if r['method'] == 'spartan']
     self.assertEqual(row_['selected_on_dev'], '0.003 0.003')
+    report.write_report(records, [], out, 'cmd', select_field='train.learning_rate', select_on_seed=21)
+    with open(f'{out}.md') as f:
+      self.assertIn("chosen on dev, on seed 21's dev split, fixed for every seed", f.read())
 
 
 class RenderTest(parameterized.TestCase):
