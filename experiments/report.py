@@ -366,8 +366,9 @@ def to_markdown(rows: Sequence[Mapping], averages: Sequence[Mapping], records: S
   for proto in sorted({r['protocol'] for r in rows if r['selected']}, key=protocol_key):
     proto_rows = [r for r in rows if r['protocol'] == proto and r['selected']]
     tasks = list(dict.fromkeys(r['task'] for r in proto_rows))
-    grid = sorted({v for r in records if 'selected' in r for v in r['selected']['grid']})
-    on_seeds = sorted({r['selected']['on_seed'] for r in records if 'selected' in r} - {None})
+    chosen = [r['selected'] for r in records if protocol(r) == proto and 'selected' in r]
+    grid = sorted({v for c in chosen for v in c['grid']})
+    on_seeds = sorted({c['on_seed'] for c in chosen} - {None})
     how = f"on seed {', '.join(map(str, on_seeds))}'s dev split, fixed for every seed" if on_seeds else 'per seed'
     lines += ['', f"## {proto}: {', '.join(selected)} chosen on dev, {how}", '',
               f"Values tried: {', '.join(map(str, grid))}. Each run group kept the value whose run had the best "

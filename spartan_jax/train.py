@@ -224,21 +224,31 @@ def train_and_evaluate(config, workdir: str) -> dict:
         f'of this run was kept beyond its last finite checkpoint (step {kept}); lower '
         '--config.train.learning_rate or set --config.train.grad_clip_norm (delete the workdir to start over).')
 
-  loop_start, eval_seconds = time.time(), 0.0
-  last_time, last_step = loop_start, start_step
-  for step in range(start_step + 1, total_steps + 1):
-    state, train_metrics = train_step(state, shard(next(batches)), rng)
-    progress.update()
+  def check_finite(step, train_metrics):
     loss, grad_norm = (float(train_metrics[k]) for k in ('loss', 'grad_norm'))
     if not (np.isfinite(loss) and np.isfinite(grad_norm)):
       raise diverged(step, f'loss {loss}, gradient norm {grad_norm}')
-    if step % t.log_every == 0 or step == total_steps:
+
+  loop_start, eval_seconds = time.time(), 0.0
+  last_time, last_step = loop_start, start_step
+  unchecked = None  # (step, metrics), checked once the next step is dispatched: the host never idles the device.
+  for step in range(start_step + 1, total_steps + 1):
+    state, train_metrics = train_step(state, shard(next(batches)), rng)
+    progress.update()
+    if unchecked is not None:
+      check_finite(*unchecked)
+    unchecked = (step, train_metrics)
+    logs, evals = step % t.log_every == 0 or step == total_steps, step % t.eval_every == 0 or step == total_steps
+    if logs or evals:  # Nothing is written or saved from a step not yet checked.
+      check_finite(*unchecked)
+      unchecked = None
+    if logs:
       train_metrics = jax.device_get(train_metrics)
       rate = (step - last_step) / (time.time() - last_time)
       progress.set_postfix(loss=f"{train_metrics['loss']:.4f}")
       writer.write(step, {f'train/{k}': v for k, v in train_metrics.items()} | {'train/steps_per_s': rate})
       last_time, last_step = time.time(), step
-    if step % t.eval_every == 0 or step == total_steps:
+    if evals:
       eval_start = time.time()
       if dev_data is not None:
         try:

@@ -246,6 +246,17 @@ class SelectOnDevTest(parameterized.TestCase):
       self.assertIn("chosen on dev, on seed 21's dev split, fixed for every seed", f.read())
 
 
+  def test_each_protocol_lists_only_the_values_it_tried(self):
+    records = self._grid({1e-3: (0.6, 0.9), 3e-3: (0.7, 0.5)}) + self._grid({3e-4: (0.6, 0.9), 1e-3: (0.7, 0.5)}, k=0)
+    out = os.path.join(self.create_tempdir().full_path, 'r')
+    report.write_report(records, [], out, 'cmd', select_field='train.learning_rate')
+    with open(f'{out}.md') as f:
+      sections = f.read().split('## ')
+    [few_shot] = [s for s in sections if s.startswith('k=16: train.learning_rate chosen')]
+    [full] = [s for s in sections if s.startswith('full: train.learning_rate chosen')]
+    self.assertIn('Values tried: 0.001, 0.003.', few_shot)
+    self.assertIn('Values tried: 0.0003, 0.001.', full)
+
 class RenderTest(parameterized.TestCase):
 
   def setUp(self):

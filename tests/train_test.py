@@ -12,6 +12,7 @@ from absl.testing import absltest
 from absl.testing import parameterized
 import chex
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from flax import traverse_util
@@ -107,6 +108,28 @@ class TrainTest(parameterized.TestCase):
       restored = manager.restore(manager.latest_step(), args=ocp.args.Composite(
           state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
       self.assertTrue(all(np.isfinite(x).all() for x in jax.tree.leaves(restored['state']['trainable'])))
+
+  @parameterized.named_parameters(('between_saves', 3), ('at_a_save', 4))
+  def test_a_non_finite_loss_stops_at_its_step_before_anything_is_saved(self, bad_step):
+    # log_every > num_steps: the loop checks each step one step late, except at saves.
+    config = self.config(num_steps=10, log_every=100)  # Saves at steps 2, 4, ...
+    make_train_step = train.make_train_step
+
+    def poisoned(*args, **kwargs):
+      real_step = make_train_step(*args, **kwargs)
+
+      def train_step(state, batch, rng):
+        state, metrics = real_step(state, batch, rng)
+        return state, metrics | {'loss': jnp.where(state.step == bad_step, jnp.nan, metrics['loss'])}
+      return train_step
+
+    workdir = self.create_tempdir().full_path
+    with mock.patch.object(train, 'make_train_step', poisoned), self.assertRaisesRegex(
+        train.DivergenceError, f'Diverged at step {bad_step} of 10 .*: loss nan'):
+      train.train_and_evaluate(config, workdir)
+    manager = checkpoint.create_manager(os.path.join(workdir, 'checkpoints'), keep=1)
+    self.assertEqual(manager.latest_step(), 2)
+    self.assertFalse(os.path.exists(os.path.join(workdir, 'results.json')))
 
   def test_kill_during_a_checkpoint_save_resumes_from_the_previous_one(self):
     config = self.config(num_steps=6)  # Saves at steps 2, 4 and 6.
