@@ -133,7 +133,7 @@ def _infer_case(variant, model, params, batch, kind):
   return Case(variant, kind, run, costs['gflop'], batch['label'].shape[0], costs['gb'], costs['mem_gb'])
 
 
-def _train_case(variant, model, params, labels, batch, kind):
+def train_case(variant, model, params, labels, batch, kind):
   tx = optim.make_optimizer(labels, learning_rate=1e-5, total_steps=10**6, weight_decay=0.01)
   state = train_state.create_train_state(jax.tree.map(jnp.copy, params), tx)
   rng = jax.random.key(0)
@@ -181,10 +181,10 @@ def build_cases(config, variants, batch_size, small_batch, length, dropout_cost=
     cases.append(_infer_case(variant, model, params, batch, 'infer'))
     if small_batch:
       cases.append(_infer_case(variant, model, params, small, 'infer_small'))
-    cases.append(_train_case(variant, model, params, labels, batch, 'train'))
+    cases.append(train_case(variant, model, params, labels, batch, 'train'))
     no_dropout = model_lib.build_model(_no_dropout(config), method, num_labels=2, dtype=dtype, **specs)
     if dropout_cost:
-      cases.append(_train_case(variant, no_dropout, params, labels, batch, 'train_no_dropout'))
+      cases.append(train_case(variant, no_dropout, params, labels, batch, 'train_no_dropout'))
     if grad_check:
       info[variant]['grad_trainable_gflop'] = trainable_grad_gflop(no_dropout, params, labels, batch)
   return cases, info

@@ -7,9 +7,12 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
+import threading
+import time
 
 from absl.testing import absltest
 from absl.testing import flagsaver
@@ -304,6 +307,42 @@ class CommandsTest(parameterized.TestCase):
       log = f.read()
     self.assertEqual(log.count(job.command()), 2)  # Appended, not overwritten.
     self.assertEqual((log.count('out\n'), log.count('err\n')), (2, 2))
+
+  def test_running_jobs_never_share_a_cpu_slice(self):
+    held, used, lock, finish = set(), [], threading.Lock(), FakeRunner()
+
+    def runner(job, cpus):
+      with lock:
+        self.assertNotIn(tuple(cpus), held)
+        held.add(tuple(cpus))
+        used.append(tuple(cpus))
+      time.sleep(0.05)  # Long enough for the other worker to start a job meanwhile.
+      with lock:
+        held.remove(tuple(cpus))
+      return finish(job)
+
+    jobs = self.jobs[:6]
+    self.assertEqual(sweep_lib.run_jobs(jobs, runner, workers=2, log=lambda _: None, slices=[[0], [1, 2]]), [])
+    self.assertEqual(sweep_lib.status_counts(jobs)['done'], 6)
+    self.assertCountEqual(set(used), [(0,), (1, 2)])
+    with self.assertRaisesRegex(ValueError, '1 CPU slices for 2 workers'):
+      sweep_lib.run_jobs(jobs, runner, workers=2, slices=[[0]])
+
+  @absltest.skipUnless(hasattr(os, 'sched_getaffinity') and shutil.which('taskset'), 'needs Linux taskset')
+  def test_subprocess_runner_pins_the_process(self):
+
+    class AffinityJob(sweep_lib.Job):  # Prints the CPUs it may run on.
+
+      def argv(self, python='python'):
+        return [python, '-c', 'import os; print("cpus", sorted(os.sched_getaffinity(0)))']
+
+    cpu = min(os.sched_getaffinity(0))
+    job = AffinityJob('j', 'rte', (), os.path.join(self.root, 'j'))
+    self.assertEqual(sweep_lib.subprocess_runner(job, cpus=[cpu]), 0)
+    with open(os.path.join(job.workdir, 'log.txt')) as f:
+      log = f.read()
+    self.assertIn(f'cpus [{cpu}]\n', log)
+    self.assertIn(f' taskset --cpu-list {cpu} python -c ', log)
 
   def test_run_command_exits_nonzero_on_failure(self):
     with flagsaver.flagsaver(sweep=os.path.join(ROOT, 'experiments', 'sweeps', 'fewshot_minilm.py'),
