@@ -22,11 +22,13 @@ A sweep is a module in experiments/sweeps/ defining `SWEEP`, a dict:
 Each job runs in `<root>/<name>/<job name>`, the job name made from its values
 (`rte-houlsby-k16-seed13-minilm-lr0.0003`). `run` skips jobs whose workdir has results.json and
 reruns the others: `spartan_jax.main` resumes an interrupted workdir from its last checkpoint.
-While a job runs its workdir holds RUNNING (host and pid), so a second `run` of the same sweep on this
-host skips it; a job that failed leaves FAILED (why: the exit status and the log's last `...Error:` line,
+While a job runs its workdir holds RUNNING (host and pid of the sweep) and TRAINING (of the training
+process, which `spartan_jax.main` holds itself), so a second `run` of the same sweep skips it, even after
+the first sweep was killed and left its job training; a job that failed leaves FAILED (why: the exit status and the log's last `...Error:` line,
 e.g. a DivergenceError naming the step), removed when it runs again. `list` and `run` first validate
 every job's config (spartan_jax.config_validation) and start nothing if one is bad. A RUNNING left by a
-killed process on this host is taken over; one written by another host is trusted until deleted.
+killed process on this host is taken over; one written by another host is trusted until deleted
+(spartan_jax.pid_lock).
 With --workers > 1 on Linux, `run` splits the CPUs it may use into one disjoint slice per worker and
 pins each job's process to a free slice (`taskset`): on the 2-core host two pinned training processes
 made 1.12x the steps/s of two free ones (experiments/results/sweep_pinning_cpu.md). The cost: a sweep's
@@ -47,7 +49,6 @@ import os
 import queue
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -59,6 +60,7 @@ import numpy as np
 from experiments import cpu_pinning
 from spartan_jax import config_utils
 from spartan_jax import config_validation
+from spartan_jax import pid_lock
 
 _SWEEP = flags.DEFINE_string('sweep', None, 'A sweep file (experiments/sweeps/x.py) or its name (x).')
 _ROOT = flags.DEFINE_string('root', 'experiments/runs', 'Workdirs go to <root>/<sweep name>/<job name>.')
@@ -185,8 +187,8 @@ def load_sweep(path_or_name: str) -> dict:
 
 
 def state(job: Job) -> str:
-  """One of STATES: 'done' (results.json), 'running' (a live RUNNING), 'failed' (FAILED), 'partial' (a
-  workdir without those: interrupted) or 'pending' (no workdir)."""
+  """One of STATES: 'done' (results.json), 'running' (a live RUNNING or training lock), 'failed' (FAILED),
+  'partial' (a workdir without those: interrupted) or 'pending' (no workdir)."""
   if os.path.exists(os.path.join(job.workdir, RESULTS)):
     return 'done'
   if _running_owner(job) is not None:
@@ -197,36 +199,17 @@ def state(job: Job) -> str:
 
 
 def _running_owner(job: Job) -> str | None:
-  """'host pid' of the live process that holds the job's RUNNING; None when there is none or it died."""
-  try:
-    with open(os.path.join(job.workdir, RUNNING)) as f:
-      owner = f.read().strip()
-  except FileNotFoundError:
-    return None
-  host, _, pid = owner.rpartition(' ')
-  if host == socket.gethostname() and pid.isdigit():
-    try:
-      os.kill(int(pid), 0)
-    except ProcessLookupError:
-      return None
-    except PermissionError:
-      pass  # Alive, another user's.
-  return owner
+  """'host pid' of a live process that holds the job's RUNNING (a sweep) or its workdir's training lock
+  (the `spartan_jax.main` process, which may outlive a killed sweep); None when there is none."""
+  return (pid_lock.owner(os.path.join(job.workdir, RUNNING))
+          or pid_lock.owner(os.path.join(job.workdir, pid_lock.WORKDIR_LOCK)))
 
 
 def _acquire(job: Job) -> str | None:
-  """Takes the job's RUNNING; returns None, or the owner that holds it."""
+  """Takes the job's RUNNING unless its workdir is training; returns None, or the owner that holds it."""
   os.makedirs(job.workdir, exist_ok=True)
-  path = os.path.join(job.workdir, RUNNING)
-  if os.path.exists(path) and _running_owner(job) is None:
-    os.remove(path)  # Left by a killed process.
-  try:
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-  except FileExistsError:
-    return _running_owner(job) or 'a process that just ended'
-  with os.fdopen(fd, 'w') as f:
-    f.write(f'{socket.gethostname()} {os.getpid()}\n')
-  return None
+  return (pid_lock.owner(os.path.join(job.workdir, pid_lock.WORKDIR_LOCK))
+          or pid_lock.acquire(os.path.join(job.workdir, RUNNING)))
 
 
 def build_config(job: Job):

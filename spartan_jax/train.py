@@ -1,5 +1,6 @@
 """Training and evaluation: the jitted steps and the loop."""
 
+import contextlib
 import functools
 import itertools
 import json
@@ -21,6 +22,7 @@ from spartan_jax import metric_writers
 from spartan_jax import metrics as metrics_lib
 from spartan_jax import optim
 from spartan_jax import partition
+from spartan_jax import pid_lock
 from spartan_jax import sharding
 from spartan_jax.data import kshot
 from spartan_jax.data import pipeline
@@ -156,6 +158,23 @@ def evaluate(eval_step, params, encoded, task, batch_size: int, shard) -> dict:
   return metrics_lib.compute_metrics(task, np.concatenate(predictions), np.concatenate(labels))
 
 
+@contextlib.contextmanager
+def _holding(workdir: str):
+  """Process 0 holds <workdir>/TRAINING (pid_lock) meanwhile, so a second run of the workdir is refused."""
+  if jax.process_index() != 0:
+    yield
+    return
+  path = os.path.join(workdir, pid_lock.WORKDIR_LOCK)
+  held_by = pid_lock.acquire(path)
+  if held_by:
+    raise RuntimeError(f'Workdir {workdir} is in use by process {held_by} (see {path}): wait for that run to '
+                       'end or stop it. A lock written on another host stays until it is deleted by hand.')
+  try:
+    yield
+  finally:
+    os.remove(path)
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains, selects the best dev checkpoint, evaluates it on the test split(s); returns results.json."""
   start_time = time.time()
@@ -163,8 +182,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
   config_validation.validate(config)
   task = tasks.get_task(config.task)
   specs = model_specs(config)
-  dtype = _DTYPES[config.model.dtype]
   check_workdir(workdir, config)
+  with _holding(workdir):
+    return _train_and_evaluate(config, workdir, task, specs, start_time)
+
+
+def _train_and_evaluate(config, workdir: str, task, specs: dict, start_time: float) -> dict:
+  dtype = _DTYPES[config.model.dtype]
   splits = load_data(config, task)
   checkpoint_dir = pretrained.resolve_checkpoint(config.model.checkpoint)
   tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint_dir)

@@ -293,6 +293,19 @@ class CommandsTest(parameterized.TestCase):
     self.assertIn(f'skipped: running in {socket.gethostname()} {os.getpid()}: {live.name}', logged[1])
     self.assertEqual((sweep_lib.state(live), sweep_lib.state(dead)), ('running', 'done'))
 
+  def test_a_job_still_training_after_its_sweep_died_is_skipped(self):
+    job = self.jobs[0]
+    os.makedirs(job.workdir)
+    with open(os.path.join(job.workdir, 'RUNNING'), 'w') as f:
+      f.write(f'{socket.gethostname()} {_dead_pid()}\n')  # The killed sweep.
+    with open(os.path.join(job.workdir, 'TRAINING'), 'w') as f:
+      f.write(f'{socket.gethostname()} {os.getpid()}\n')  # Its spartan_jax.main, alive.
+    self.assertEqual(sweep_lib.state(job), 'running')
+    runner, logged = FakeRunner(), []
+    self.assertEqual(sweep_lib.run_jobs([job], runner, log=logged.append), [])
+    self.assertEmpty(runner.ran)
+    self.assertIn(f'skipped: running in {socket.gethostname()} {os.getpid()}', logged[1])
+
   def test_subprocess_runner_appends_output_to_log(self):
 
     class EchoJob(sweep_lib.Job):  # A tiny process instead of training.

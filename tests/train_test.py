@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,7 @@ class TrainTest(parameterized.TestCase):
     results = train.train_and_evaluate(config, straight)
     with open(os.path.join(straight, 'results.json')) as f:
       self.assertEqual(json.load(f)['test'], results['test'])
+    self.assertFalse(os.path.exists(os.path.join(straight, 'TRAINING')))  # The workdir lock is released.
     self.assertEqual(results['total_steps'], 6)
     records = [json.loads(line) for line in open(os.path.join(straight, 'metrics.jsonl'))]
     dev = {r['step']: r['dev/score'] for r in records if 'dev/score' in r}
@@ -148,6 +150,16 @@ class TrainTest(parameterized.TestCase):
     final = [self._latest_trainable(w) for w in (straight, killed)]
     for path in final[0]:
       np.testing.assert_array_equal(final[0][path], final[1][path], err_msg=path)
+
+  def test_a_workdir_in_use_is_refused_before_anything_loads(self):
+    workdir = self.create_tempdir().full_path
+    with open(os.path.join(workdir, 'TRAINING'), 'w') as f:
+      f.write(f'{socket.gethostname()} {os.getpid()}\n')  # A live process on this host.
+    with mock.patch.object(train, 'load_data', side_effect=AssertionError('loaded data')), \
+         self.assertRaisesRegex(RuntimeError, rf'Workdir {workdir} is in use by process '
+                                rf'{socket.gethostname()} {os.getpid()} .*wait for that run to end or stop it'):
+      train.train_and_evaluate(self.config(), workdir)
+    self.assertTrue(os.path.exists(os.path.join(workdir, 'TRAINING')))  # Not the refused run's to remove.
 
   def test_workdir_with_another_config_is_refused(self):
     workdir = self.create_tempdir().full_path
