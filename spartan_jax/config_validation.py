@@ -162,10 +162,10 @@ def validate(config) -> None:
 
   # Training.
   c.number('train.learning_rate', 0, low_open=True)
-  devices = jax.local_device_count()
+  devices = jax.device_count()  # Of every process: batches are global, sharded over all of them.
   for field in ('train.batch_size', 'train.eval_batch_size'):
     if c.int_at_least(field, 1) and c.get(field) % devices:
-      c.fail(field, f'must be divisible by the {devices} local devices',
+      c.fail(field, f'must be divisible by the {devices} devices of all processes',
              f'set --config.{field} to a multiple of {devices}')
   c.int_at_least('train.num_steps', 0)
   if c.get('train.num_steps') == 0:

@@ -41,7 +41,8 @@ def main(argv):
   logging.info('Config:\n%s', config)
   try:
     results = train.train_and_evaluate(config, workdir)
-  except (config_validation.ConfigError, train.DivergenceError, checkpoint.CheckpointError) as e:
+  except (config_validation.ConfigError, train.DivergenceError, train.WorkdirInUseError,
+          checkpoint.CheckpointError) as e:
     sys.exit(f'{type(e).__name__}: {e}')  # Exit status 1, no traceback: the message says what to change.
   if jax.process_index() == 0:  # The others wrote no files.
     print(f"{results['task']} {results['method']}: test {results['test']} "

@@ -50,12 +50,6 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P('data'))
 
 
-def check_batch_size(batch_size: int, mesh: Mesh, name: str = 'batch_size') -> None:
-  if batch_size % mesh.size:
-    raise ValueError(f'{name}={batch_size} must be divisible by the {mesh.size} devices of all processes; '
-                     f'set --config.train.{name} to a multiple of {mesh.size}.')
-
-
 def process_rows(batch_size: int, sharding: NamedSharding) -> slice:
   """The rows of a global batch that this process's devices hold (contiguous: the mesh lists each
   process's devices together)."""

@@ -41,6 +41,10 @@ class DivergenceError(RuntimeError):
   """The loss or gradient norm became NaN or infinite; the run stops without results."""
 
 
+class WorkdirInUseError(RuntimeError):
+  """Another live run holds the workdir's TRAINING lock."""
+
+
 def task_loss(logits, labels, mask):
   """Mean over real rows (mask=1) of cross-entropy, or of squared error when there is one output."""
   if logits.shape[-1] == 1:
@@ -167,7 +171,7 @@ def _holding(workdir: str):
   path = os.path.join(workdir, pid_lock.WORKDIR_LOCK)
   held_by = pid_lock.acquire(path)
   if held_by:
-    raise RuntimeError(f'Workdir {workdir} is in use by process {held_by} (see {path}): wait for that run to '
+    raise WorkdirInUseError(f'Workdir {workdir} is in use by process {held_by} (see {path}): wait for that run to '
                        'end or stop it. A lock written on another host stays until it is deleted by hand.')
   try:
     yield
@@ -202,8 +206,6 @@ def _train_and_evaluate(config, workdir: str, task, specs: dict, start_time: flo
 
   # Mesh, model, optimizer, state.
   mesh = sharding.create_mesh()
-  for name in ('batch_size', 'eval_batch_size'):
-    sharding.check_batch_size(config.train[name], mesh, name)
   replicated, data_sharding = sharding.replicated(mesh), sharding.batch_sharding(mesh)
   shard = functools.partial(sharding.shard_batch, sharding=data_sharding)
   model, params = model_lib.from_pretrained(checkpoint_dir, config.method.name, task.num_labels,

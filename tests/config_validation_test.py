@@ -18,7 +18,7 @@ CASES = [
     ({'train.learning_rate': -1.0}, 'train.learning_rate=-1.0: must be a finite number in (0, inf)'),
     ({'data.max_length': 100000}, "data.max_length=100000: exceeds the 512 positions of checkpoint 'minilm'"),
     ({'train.batch_size': 0}, 'train.batch_size=0: must be an integer >= 1'),
-    ({'train.batch_size': 6}, 'train.batch_size=6: must be divisible by the 4 local devices'),
+    ({'train.batch_size': 6}, 'train.batch_size=6: must be divisible by the 4 devices of all processes'),
     ({'train.eval_batch_size': 0}, 'train.eval_batch_size=0: must be an integer >= 1'),
     ({'task': 'sst3'}, "task='sst3': is unknown; use one of cola, sst2"),
     ({'method.name': 'adapters'}, "method.name='adapters': is unknown; use one of spartan, head_only"),

@@ -156,7 +156,7 @@ class TrainTest(parameterized.TestCase):
     with open(os.path.join(workdir, 'TRAINING'), 'w') as f:
       f.write(f'{socket.gethostname()} {os.getpid()}\n')  # A live process on this host.
     with mock.patch.object(train, 'load_data', side_effect=AssertionError('loaded data')), \
-         self.assertRaisesRegex(RuntimeError, rf'Workdir {workdir} is in use by process '
+         self.assertRaisesRegex(train.WorkdirInUseError, rf'Workdir {workdir} is in use by process '
                                 rf'{socket.gethostname()} {os.getpid()} .*wait for that run to end or stop it'):
       train.train_and_evaluate(self.config(), workdir)
     self.assertTrue(os.path.exists(os.path.join(workdir, 'TRAINING')))  # Not the refused run's to remove.
