@@ -238,6 +238,7 @@ def summarize(records: Sequence[Mapping]) -> list[dict]:
         'pct_backbone': 100 * trainable / backbone if backbone else None,
         'delta_bytes': float(np.mean([r['delta_bytes'] for r in runs])),
         'selected': [r['selected']['value'] for r in runs if 'selected' in r],
+        'tried': sorted({v for r in runs if 'selected' in r for v in r['selected']['grid']}),
     })
   return sorted(rows, key=_sort_key)
 
@@ -335,6 +336,12 @@ def _task_label(row):
   return row['task'] if row['task'] != GLUE_AVG or row['complete'] else f"{GLUE_AVG} ({', '.join(row['tasks'])})"
 
 
+def _winners(row: Mapping, grid: Sequence) -> str:
+  """The row's dev-chosen values in seed order, plus the values its group tried if not all of `grid`."""
+  winners = ' '.join(map(str, row['selected']))
+  return winners if row['tried'] == list(grid) else f"{winners} (of {', '.join(map(str, row['tried']))})"
+
+
 def to_markdown(rows: Sequence[Mapping], averages: Sequence[Mapping], records: Sequence[Mapping], command: str,
                 unfinished: Sequence[str] = (), plots: Sequence[str] = (), title: str = 'Results') -> str:
   """The report: the command, the budget, a task × method table per protocol, then every row in full."""
@@ -372,13 +379,13 @@ def to_markdown(rows: Sequence[Mapping], averages: Sequence[Mapping], records: S
     how = f"on seed {', '.join(map(str, on_seeds))}'s dev split, fixed for every seed" if on_seeds else 'per seed'
     lines += ['', f"## {proto}: {', '.join(selected)} chosen on dev, {how}", '',
               f"Values tried: {', '.join(map(str, grid))}. Each run group kept the value whose run had the best "
-              'dev score; the cell lists the winners in seed order.', '',
+              'dev score; the cell lists the winners in seed order, and the values its group tried where they '
+              'are fewer.', '',
               '| method |' + (' setting |' if has_settings else '') + ''.join(f' {t} |' for t in tasks),
               '|---|' + ('---|' if has_settings else '') + '---|' * len(tasks)]
     cell = {(r['method'], r['setting'], r['task']): r for r in proto_rows}
     for method, label in dict.fromkeys((r['method'], r['setting']) for r in proto_rows):
-      cells = [' '.join(map(str, cell[(method, label, t)]['selected'])) if (method, label, t) in cell else ''
-               for t in tasks]
+      cells = [_winners(cell[(method, label, t)], grid) if (method, label, t) in cell else '' for t in tasks]
       lines.append(f'| {method} |' + (f' {label} |' if has_settings else '') + ''.join(f' {c} |' for c in cells))
   paired = paired_differences(records)
   for proto in sorted({r['protocol'] for r in paired}, key=protocol_key):

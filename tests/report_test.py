@@ -257,6 +257,15 @@ class SelectOnDevTest(parameterized.TestCase):
     self.assertIn('Values tried: 0.001, 0.003.', few_shot)
     self.assertIn('Values tried: 0.0003, 0.001.', full)
 
+  def test_a_group_that_tried_fewer_values_says_which(self):
+    records = self._grid({1e-3: (0.6, 0.9), 3e-3: (0.7, 0.5)}) + self._grid({1e-3: (0.6, 0.9)}, method='houlsby')
+    out = os.path.join(self.create_tempdir().full_path, 'r')
+    report.write_report(records, [], out, 'cmd', select_field='train.learning_rate')
+    with open(f'{out}.md') as f:
+      text = f.read()
+    self.assertIn('| spartan | 0.003 0.003 |', text)
+    self.assertIn('| houlsby | 0.001 0.001 (of 0.001) |', text)
+
 class RenderTest(parameterized.TestCase):
 
   def setUp(self):
