@@ -245,13 +245,16 @@ class SelectOnDevTest(parameterized.TestCase):
     with open(f'{out}.md') as f:
       self.assertIn("chosen on dev, on seed 21's dev split, fixed for every seed", f.read())
 
-
-  def test_each_protocol_lists_only_the_values_it_tried(self):
-    records = self._grid({1e-3: (0.6, 0.9), 3e-3: (0.7, 0.5)}) + self._grid({3e-4: (0.6, 0.9), 1e-3: (0.7, 0.5)}, k=0)
+  def _lr_report(self, records):
+    """The markdown report of `records` with the lr chosen on dev per seed."""
     out = os.path.join(self.create_tempdir().full_path, 'r')
     report.write_report(records, [], out, 'cmd', select_field='train.learning_rate')
     with open(f'{out}.md') as f:
-      sections = f.read().split('## ')
+      return f.read()
+
+  def test_each_protocol_lists_only_the_values_it_tried(self):
+    records = self._grid({1e-3: (0.6, 0.9), 3e-3: (0.7, 0.5)}) + self._grid({3e-4: (0.6, 0.9), 1e-3: (0.7, 0.5)}, k=0)
+    sections = self._lr_report(records).split('## ')
     [few_shot] = [s for s in sections if s.startswith('k=16: train.learning_rate chosen')]
     [full] = [s for s in sections if s.startswith('full: train.learning_rate chosen')]
     self.assertIn('Values tried: 0.001, 0.003.', few_shot)
@@ -259,12 +262,10 @@ class SelectOnDevTest(parameterized.TestCase):
 
   def test_a_group_that_tried_fewer_values_says_which(self):
     records = self._grid({1e-3: (0.6, 0.9), 3e-3: (0.7, 0.5)}) + self._grid({1e-3: (0.6, 0.9)}, method='houlsby')
-    out = os.path.join(self.create_tempdir().full_path, 'r')
-    report.write_report(records, [], out, 'cmd', select_field='train.learning_rate')
-    with open(f'{out}.md') as f:
-      text = f.read()
+    text = self._lr_report(records)
     self.assertIn('| spartan | 0.003 0.003 |', text)
     self.assertIn('| houlsby | 0.001 0.001 (of 0.001) |', text)
+
 
 class RenderTest(parameterized.TestCase):
 
