@@ -171,8 +171,8 @@ def _holding(workdir: str):
   path = os.path.join(workdir, pid_lock.WORKDIR_LOCK)
   held_by = pid_lock.acquire(path)
   if held_by:
-    raise WorkdirInUseError(f'Workdir {workdir} is in use by process {held_by} (see {path}): wait for that run to '
-                       'end or stop it. A lock written on another host stays until it is deleted by hand.')
+    raise WorkdirInUseError(f'Workdir {workdir} is in use by process {held_by} (see {path}): wait for that '
+                            'run to end or stop it. A lock written on another host stays until it is deleted by hand.')
   try:
     yield
   finally:
