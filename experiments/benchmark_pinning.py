@@ -54,7 +54,11 @@ def child(directory: str, index: int, variant: str, model: str, batch: int, leng
 def run_round(child_argv, slices, pinned: bool, env: dict | None = None) -> list[float]:
   """Starts one process per slice (pinned to it or free), releases them together; their steps/s.
   `child_argv(directory, index)` is a worker's command line; it prints its steps/s last."""
-  directory = tempfile.mkdtemp(prefix='pinning')
+  with tempfile.TemporaryDirectory(prefix='pinning') as directory:
+    return _run_round_in(directory, child_argv, slices, pinned, env)
+
+
+def _run_round_in(directory, child_argv, slices, pinned, env):
   procs = []
   for i, cpus in enumerate(slices):
     with open(os.path.join(directory, f'log{i}'), 'w') as log:
@@ -72,6 +76,7 @@ def run_round(child_argv, slices, pinned: bool, env: dict | None = None) -> list
   finally:
     for p in procs:
       p.kill()
+      p.wait()
 
 
 def measure(child_argv, slices, rounds: int, env: dict | None = None) -> dict:
@@ -120,10 +125,10 @@ def main(argv):
   child_argv = lambda directory, i: [sys.executable, '-m', 'experiments.benchmark_pinning',
                                      f'--child={i}:{directory}', *worker_flags]
   # Workers after the first load their compiled step from a cache, as sweep jobs do.
-  env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=tempfile.mkdtemp(prefix='pinning_cache'),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
   start = time.time()
-  rates = measure(child_argv, slices, f.rounds, env)
+  with tempfile.TemporaryDirectory(prefix='pinning_cache') as cache:
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
+    rates = measure(child_argv, slices, f.rounds, env)
   text = '\n'.join(common.header(
       f'Sweep workers pinned to CPUs or free: {f.workers} × {f.variant} train steps, {f.model} shapes, '
       f'batch {f.batch} × length {f.length}', common.command_line('experiments.benchmark_pinning'), start,

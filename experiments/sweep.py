@@ -299,7 +299,7 @@ def run_jobs(jobs: Sequence[Job], runner: Callable[..., int] = subprocess_runner
         with open(failed, 'w') as f:
           f.write(error + '\n')
     finally:
-      os.remove(os.path.join(job.workdir, RUNNING))
+      pid_lock.release(os.path.join(job.workdir, RUNNING))
     return job, error, time.time() - start
 
   if workers <= 1:

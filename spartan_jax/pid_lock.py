@@ -39,3 +39,12 @@ def acquire(path: str) -> str | None:
   with os.fdopen(fd, 'w') as f:
     f.write(f'{socket.gethostname()} {os.getpid()}\n')
   return None
+
+
+def release(path: str) -> None:
+  """Removes `path` if this process holds it; one already gone or taken by another is left alone."""
+  if owner(path) == f'{socket.gethostname()} {os.getpid()}':
+    try:
+      os.remove(path)
+    except FileNotFoundError:
+      pass  # Deleted by hand just now.

@@ -176,7 +176,7 @@ def _holding(workdir: str):
   try:
     yield
   finally:
-    os.remove(path)
+    pid_lock.release(path)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:

@@ -34,6 +34,13 @@ class PinningTest(absltest.TestCase):
     self.assertIn(f'Pinned / free: **{2.0 / (2 * everything):.3f}×**', table)
     self.assertIn('| pinned | 2.000 2.000 | 2.000 |', table)
 
+  def test_a_round_leaves_no_folder_behind(self):
+    directories = []
+    recording = lambda directory, i: directories.append(directory) or worker(directory, i)
+    benchmark_pinning.run_round(recording, [[min(os.sched_getaffinity(0))]], pinned=True)
+    self.assertLen(directories, 1)
+    self.assertFalse(os.path.exists(directories[0]))
+
   def test_a_worker_that_dies_before_it_is_ready_is_an_error_with_its_log(self):
     dying = lambda directory, i: [sys.executable, '-c', 'import sys; sys.exit("no weights here")']
     with self.assertRaisesRegex(RuntimeError, r'Worker 0 exited \(1\) before it was ready:\nno weights here'):

@@ -45,5 +45,15 @@ class PidLockTest(absltest.TestCase):
     self.assertEqual(pid_lock.owner(self.path), foreign)
     self.assertEqual(pid_lock.acquire(self.path), foreign)
 
+  def test_release_removes_only_this_process_lock(self):
+    self.assertIsNone(pid_lock.acquire(self.path))
+    pid_lock.release(self.path)
+    self.assertFalse(os.path.exists(self.path))
+    pid_lock.release(self.path)  # Already gone (deleted by hand): no error.
+    foreign = f'not-{socket.gethostname()} 1'
+    self._write(foreign)
+    pid_lock.release(self.path)
+    self.assertEqual(pid_lock.owner(self.path), foreign)
+
 if __name__ == '__main__':
   absltest.main()

@@ -161,6 +161,17 @@ class TrainTest(parameterized.TestCase):
       train.train_and_evaluate(self.config(), workdir)
     self.assertTrue(os.path.exists(os.path.join(workdir, 'TRAINING')))  # Not the refused run's to remove.
 
+  def test_a_lock_deleted_mid_run_does_not_hide_the_run_error(self):
+    workdir = self.create_tempdir().full_path
+
+    def delete_lock_then_fail(*unused_args, **unused_kwargs):
+      os.remove(os.path.join(workdir, 'TRAINING'))
+      raise ValueError('the run error')
+
+    with mock.patch.object(train, 'load_data', side_effect=delete_lock_then_fail), \
+         self.assertRaisesRegex(ValueError, 'the run error'):
+      train.train_and_evaluate(self.config(), workdir)
+
   def test_workdir_with_another_config_is_refused(self):
     workdir = self.create_tempdir().full_path
     train.check_workdir(workdir, self.config())
