@@ -124,6 +124,23 @@ def select_on_dev(records: Sequence[Mapping], field: str, on_seed: int | None = 
   return selected
 
 
+def dev_choices(records: Sequence[Mapping], field: str, on_seed: int) -> dict[tuple[str, str, str], dict]:
+  """{(task, protocol, method): {'value': chosen on `on_seed`'s dev scores, 'grid': the values tried, ...}}.
+
+  The choices select_on_dev(records, field, on_seed) makes, for a sweep that runs the other seeds at them.
+
+  Raises:
+    ValueError: as select_on_dev, or when runs of one (task, protocol, method) differ in another config value
+      (two choices for one key).
+  """
+  choices = {}
+  for r in select_on_dev(records, field, on_seed):
+    if choices.setdefault(_base_key(r), r['selected']) != r['selected']:
+      raise ValueError(f'Two {field} choices for {_base_key(r)}: its runs differ in another config value '
+                       f"({r.get('workdir', r['task'])}). Give one group's runs.")
+  return choices
+
+
 def _selected_fields(records: Sequence[Mapping]) -> set[str]:
   return {r['selected']['field'] for r in records if 'selected' in r}
 

@@ -17,6 +17,8 @@ A sweep is a module in experiments/sweeps/ defining `SWEEP`, a dict:
              data. Dotted keys (`train.learning_rate`) are config fields, passed as `--config.KEY=V`.
              A scalar is a one-value list. The product is taken in key order; `task` is required.
   config     optional, the config file (default configs/glue.py).
+  waiting    optional, lines naming jobs the sweep cannot list yet (a grid built from other sweeps' results,
+             glue_full_seeds_minilm.py); printed by every command. With it the grid may be empty.
   seconds_per_job  optional, measured wall seconds per job at `run --workers=2` on the machine it names in
              its docstring; `list` prints the sweep's estimated hours from it (`status` from the done jobs).
 Each job runs in `<root>/<name>/<job name>`, the job name made from its values
@@ -108,7 +110,7 @@ class Job:
 def _grids(sweep: dict) -> list[dict]:
   grid = sweep['grid']
   grids = [grid] if isinstance(grid, dict) else list(grid)
-  if not grids:
+  if not grids and not sweep.get('waiting'):
     raise ValueError(f"Sweep {sweep.get('name')!r} has an empty grid.")
   return grids
 
@@ -388,6 +390,8 @@ def main(argv):
   command = argv[1]
   sweep = load_sweep(_SWEEP.value)
   jobs = select(expand(sweep, _ROOT.value), _FILTER.value)
+  for line in sweep.get('waiting', ()):
+    print(f'# waiting: {line}', file=sys.stderr)
   if command in ('list', 'run'):
     check_configs(jobs)
   if command == 'list':

@@ -221,6 +221,20 @@ class SelectOnDevTest(parameterized.TestCase):
     self.assertEqual((r['n'], r['selected']), (2, [3e-3, 3e-3]))
     np.testing.assert_allclose(r['score'][0], 40.0)
 
+  def test_dev_choices_are_the_seed_choices_per_task_and_method(self):
+    records = (self._grid({1e-3: (0.6, 0.9), 3e-3: (0.7, 0.5)}, seeds=[13, 21])
+               + self._grid({1e-3: (0.9, 0.1), 3e-3: (0.7, 0.9)}, seeds=[13], method='houlsby'))
+    choices = report.dev_choices(records, 'train.learning_rate', on_seed=13)
+    self.assertEqual({key: (c['value'], c['grid']) for key, c in choices.items()},
+                     {('sst2', 'k=16', 'spartan'): (3e-3, [1e-3, 3e-3]),
+                      ('sst2', 'k=16', 'houlsby'): (1e-3, [1e-3, 3e-3])})
+
+  def test_dev_choices_refuse_two_groups_under_one_key(self):
+    records = (self._grid({1e-3: (0.6, 0.6), 3e-3: (0.7, 0.7)}, seeds=[13])
+               + self._grid({1e-3: (0.9, 0.9), 3e-3: (0.7, 0.7)}, seeds=[13], checkpoint='roberta-base'))
+    with self.assertRaisesRegex(ValueError, 'Two train.learning_rate choices for'):
+      report.dev_choices(records, 'train.learning_rate', on_seed=13)
+
   def test_choosing_on_a_seed_without_runs_is_an_error(self):
     with self.assertRaisesRegex(ValueError, 'no run with seed 42'):
       report.select_on_dev(self._grid({1e-3: (0.6, 0.6)}), 'train.learning_rate', on_seed=42)

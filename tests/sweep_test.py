@@ -2,6 +2,7 @@
 
 import contextlib
 import glob
+import importlib.util
 import io
 import json
 import os
@@ -134,6 +135,42 @@ class ExpandTest(parameterized.TestCase):
   def test_sweep_sizes(self, name, count):
     jobs = sweep_lib.expand(sweep_lib.load_sweep(name))
     self.assertLen(jobs, count)
+
+
+def _seed_13_run(runs, sweep, task, method, lr, dev_score):
+  workdir = os.path.join(runs, sweep, f'{task}-{method}-seed13-lr{lr}')
+  os.makedirs(workdir)
+  with open(os.path.join(workdir, sweep_lib.RESULTS), 'w') as f:
+    json.dump({'task': task, 'method': method, 'protocol': 'full', 'seed': 13, 'best_dev_score': dev_score,
+               'config': {'seed': 13, 'data': {'protocol': 'full', 'k': 0, 'n': 0}, 'train': {'learning_rate': lr}}}, f)
+
+
+class SeedsAtTheDevChoiceTest(absltest.TestCase):
+  """glue_full_seeds_minilm.py: the other seeds run at seed 13's dev-chosen lr, once its grid is done."""
+
+  def test_a_finished_grid_gives_jobs_at_its_dev_best_lr_and_the_rest_wait(self):
+    path = os.path.join(ROOT, 'experiments', 'sweeps', 'glue_full_seeds_minilm.py')
+    spec = importlib.util.spec_from_file_location('seeds_sweep', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    runs = self.create_tempdir().full_path
+    _seed_13_run(runs, 'glue_full_3epochs_minilm', 'stsb', 'spartan', 1e-3, 0.80)
+    _seed_13_run(runs, 'glue_full_lr_minilm', 'stsb', 'spartan', 3e-4, 0.85)
+    _seed_13_run(runs, 'glue_full_lr_minilm', 'stsb', 'spartan', 3e-3, 0.70)
+    _seed_13_run(runs, 'glue_full_3epochs_minilm', 'mrpc', 'houlsby', 1e-3, 0.80)
+    _seed_13_run(runs, 'glue_full_lr_minilm', 'mrpc', 'houlsby', 3e-3, 0.90)  # 3e-4 has not run.
+    grid, waiting = module.grid_and_waiting(runs)
+    jobs = sweep_lib.expand(dict(name='s', grid=grid, waiting=waiting))
+    self.assertEqual([j.name for j in jobs], ['stsb-spartan-seed21-minilm-num_epochs3-eval_every100-lr0.0003',
+                                               'stsb-spartan-seed42-minilm-num_epochs3-eval_every100-lr0.0003'])
+    self.assertLen(waiting, 4 * 7 - 1)
+    self.assertIn('mrpc-houlsby: seed 13 has run lr [0.001, 0.003] of [0.0003, 0.001, 0.003]', waiting)
+    self.assertIn("stsb-full: seed 13 has run lr none of [1e-05, 3e-05, 0.0001]", waiting)
+
+  def test_only_a_sweep_that_says_what_it_waits_for_may_be_empty(self):
+    self.assertEqual(sweep_lib.expand(dict(name='s', grid=[], waiting=['rte-lora: seed 13 ...'])), [])
+    with self.assertRaisesRegex(ValueError, 'empty grid'):
+      sweep_lib.expand(dict(name='s', grid=[]))
 
 
 class CommandsTest(parameterized.TestCase):

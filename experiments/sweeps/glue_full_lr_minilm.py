@@ -5,10 +5,10 @@ r"""The learning-rate grid for full-data GLUE on MiniLM (3 epochs, seed 13): the
       --runs=experiments/runs/glue_full_3epochs_minilm,experiments/runs/glue_full_lr_minilm \
       --select_on_dev=train.learning_rate --select_on_seed=13 --out=experiments/results/glue_full_lr_minilm
 
-glue_full_3epochs_minilm.py runs every method at one lr (1e-3 parameter-efficient, 3e-5 full) on seeds 13 21 42.
-This sweep adds the issue's grid on seed 13 only: 3e-4 and 3e-3 for the parameter-efficient methods, 1e-5 and
-1e-4 for full fine-tuning. The report picks each (task, method)'s lr on seed 13's held-out dev split and keeps
-the other seeds' runs at that lr (runs at other lrs are dropped, so a cell's n says how many seeds ran it).
+glue_full_3epochs_minilm.py runs every method at one lr (1e-3 parameter-efficient, 3e-5 full) on seed 13.
+This sweep adds the rest of the issue's grid on seed 13: 3e-4 and 3e-3 for the parameter-efficient methods,
+1e-5 and 1e-4 for full fine-tuning. The report picks each (task, method)'s lr on seed 13's held-out dev split;
+glue_full_seeds_minilm.py then runs seeds 21 and 42 at that lr (a cell's n says how many seeds ran it).
 Ordered so that partial results answer the first question, whether SPARTAN's gap to the adapters is its lr:
   '^(stsb|mrpc)-spartan-.*-lr0.003$'     2 runs, 0.6 h
   '^(stsb|mrpc)-(spartan|houlsby|pfeiffer)-'  12 runs, 3.3 h
