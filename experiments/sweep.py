@@ -437,7 +437,8 @@ def main(argv):
       for job, error in failures:
         print(f'  {job.name}: {error}\n    ' + _log_tail(job).rstrip().replace('\n', '\n    '))
       sys.exit(1)
-    print('All jobs done.')
+    waiting = len(sweep.get('waiting', ()))
+    print(f'All listed jobs done; {waiting} waiting (above).' if waiting else 'All jobs done.')
 
 
 if __name__ == '__main__':

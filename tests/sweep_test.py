@@ -182,10 +182,20 @@ class CommandsTest(parameterized.TestCase):
 
   def _main(self, *argv, **flag_values):
     out = io.StringIO()
-    with flagsaver.flagsaver(sweep=os.path.join(ROOT, 'experiments', 'sweeps', 'fewshot_minilm.py'),
-                             root=self.root, **flag_values), contextlib.redirect_stdout(out):
+    flag_values.setdefault('sweep', os.path.join(ROOT, 'experiments', 'sweeps', 'fewshot_minilm.py'))
+    with flagsaver.flagsaver(root=self.root, **flag_values), contextlib.redirect_stdout(out):
       sweep_lib.main(['sweep', *argv])
     return out.getvalue().splitlines()
+
+  def test_a_sweep_that_waits_says_so_and_runs_nothing(self):
+    path = os.path.join(self.create_tempdir().full_path, 'waits.py')
+    with open(path, 'w') as f:
+      f.write("SWEEP = dict(name='waits', grid=[], waiting=['rte-lora: seed 13 has run lr none'])\n")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+      self.assertEqual(self._main('run', sweep=path)[-1], 'All listed jobs done; 1 waiting (above).')
+      self.assertEqual(self._main('list', sweep=path), [])
+    self.assertEqual(err.getvalue().count('# waiting: rte-lora: seed 13 has run lr none\n'), 2)
 
   def test_list_prints_one_command_per_job(self):
     lines = self._main('list')
