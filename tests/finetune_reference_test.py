@@ -5,8 +5,6 @@ from absl.testing import parameterized
 import jax
 import numpy as np
 from flax import traverse_util
-import torch
-import transformers
 
 from spartan_jax import optim
 from spartan_jax import partition
@@ -17,15 +15,17 @@ from spartan_jax.models import peft
 from spartan_jax.models import pretrained
 import helpers
 
-_HF_CLASSES = {'bert': (transformers.BertConfig, transformers.BertForSequenceClassification),
-               'roberta': (transformers.RobertaConfig, transformers.RobertaForSequenceClassification)}
+_HF_CLASSES = {'bert': ('BertConfig', 'BertForSequenceClassification'),
+               'roberta': ('RobertaConfig', 'RobertaForSequenceClassification')}
 _LR, _WEIGHT_DECAY, _STEPS = 1e-2, 0.01, 3  # Steps large enough to tell the schedule and decay apart.
 _CLIP = 0.05  # Below every step's gradient norm: under Adam only a changing clip factor shows.
 
 
 def _torch_steps(name, hf_config, state, batches):
   """HF's model, torch.optim.AdamW, clip_grad_norm_ and a linear decay: (losses, final state dict)."""
-  config_class, model_class = _HF_CLASSES[name]
+  import torch  # pylint: disable=g-import-not-at-top  # Here, not at collection: xdist workers stay torch-free.
+  import transformers  # pylint: disable=g-import-not-at-top
+  config_class, model_class = (getattr(transformers, n) for n in _HF_CLASSES[name])
   model = model_class(config_class(**hf_config))
   model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
   model.train()  # Dropout is 0 in hf_config; train mode still checks nothing depends on eval mode.

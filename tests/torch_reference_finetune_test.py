@@ -6,7 +6,6 @@ import sys
 
 from absl.testing import absltest
 import ml_collections
-import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # experiments/ is not installed.
 from experiments import torch_reference_finetune as reference  # pylint: disable=g-import-not-at-top
@@ -41,6 +40,7 @@ class TorchReferenceFinetuneTest(absltest.TestCase):
       reference.load_run(run)
 
   def test_a_short_repeat_evaluates_at_the_runs_steps_and_renders_beside_it(self):
+    import torch  # pylint: disable=g-import-not-at-top  # Here, not at collection: xdist workers stay torch-free.
     torch.set_num_threads(1)  # Beside the suite's other workers, more threads only contend.
     config = _config(train__eval_batch_size=64)
     theirs = reference.finetune(config, tasks_lib.get_task('rte'), log=lambda line: None)
