@@ -53,13 +53,8 @@ def finetune(config, task, log=print) -> dict:
   import torch  # pylint: disable=g-import-not-at-top
   import transformers  # pylint: disable=g-import-not-at-top
   torch.manual_seed(config.seed)
-  splits = train.load_data(config, task)
   checkpoint_dir = pretrained.resolve_checkpoint(config.model.checkpoint)
-  tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint_dir)
-  encode = lambda examples: pipeline.encode(task, examples, tokenizer, config.data.max_length,
-                                            config.data.buckets)
-  train_data, dev_data = encode(splits['train']), encode(splits['dev'])
-  test_data = {name: encode(examples) for name, examples in splits['test'].items()}
+  train_data, dev_data, test_data = train.load_encoded(config, task, checkpoint_dir)
 
   encoder = transformers.AutoModel.from_pretrained(checkpoint_dir, add_pooling_layer=False)
   hidden = encoder.config.hidden_size
@@ -90,7 +85,7 @@ def finetune(config, task, log=print) -> dict:
 
   t = config.train
   steps_per_epoch = -(-len(train_data) // t.batch_size)
-  total_steps = t.num_steps or t.num_epochs * steps_per_epoch
+  total_steps = train.num_train_steps(t, len(train_data))
   opt = torch.optim.AdamW(modules.parameters(), lr=t.learning_rate, betas=(0.9, 0.999), eps=1e-8,
                           weight_decay=t.weight_decay)
   schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / total_steps)

@@ -10,6 +10,10 @@ import socket
 WORKDIR_LOCK = 'TRAINING'  # The lock train.train_and_evaluate holds in its workdir while it runs.
 
 
+def _this_process() -> str:
+  return f'{socket.gethostname()} {os.getpid()}'
+
+
 def owner(path: str) -> str | None:
   """'host pid' of the live process that holds `path`; None when there is none or it died."""
   try:
@@ -37,13 +41,13 @@ def acquire(path: str) -> str | None:
   except FileExistsError:
     return owner(path) or 'a process that just ended'
   with os.fdopen(fd, 'w') as f:
-    f.write(f'{socket.gethostname()} {os.getpid()}\n')
+    f.write(_this_process() + '\n')
   return None
 
 
 def release(path: str) -> None:
   """Removes `path` if this process holds it; one already gone or taken by another is left alone."""
-  if owner(path) == f'{socket.gethostname()} {os.getpid()}':
+  if owner(path) == _this_process():
     try:
       os.remove(path)
     except FileNotFoundError:

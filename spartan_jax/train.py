@@ -121,6 +121,21 @@ def load_data(config, task) -> dict:
   return kshot.make_splits(task, train_examples, eval_examples, d.protocol, k=size, seed=d.split_seed)
 
 
+def load_encoded(config, task, checkpoint_dir: str):
+  """(train, dev or None, {test split: data}), tokenised with the checkpoint's tokenizer."""
+  splits = load_data(config, task)
+  tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint_dir)
+  encode = lambda examples: pipeline.encode(task, examples, tokenizer, config.data.max_length,
+                                            config.data.buckets)
+  return (encode(splits['train']), encode(splits['dev']) if splits['dev'] else None,
+          {name: encode(examples) for name, examples in splits['test'].items()})
+
+
+def num_train_steps(train_config, num_examples: int) -> int:
+  """`num_steps` if set, else `num_epochs` epochs of `num_examples` (the last batch of each padded)."""
+  return train_config.num_steps or train_config.num_epochs * -(-num_examples // train_config.batch_size)
+
+
 def check_workdir(workdir: str, config) -> None:
   """Refuses a workdir that holds a run of another config; records the config otherwise (process 0)."""
   os.makedirs(workdir, exist_ok=True)
@@ -193,16 +208,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 def _train_and_evaluate(config, workdir: str, task, specs: dict, start_time: float) -> dict:
   dtype = _DTYPES[config.model.dtype]
-  splits = load_data(config, task)
   checkpoint_dir = pretrained.resolve_checkpoint(config.model.checkpoint)
-  tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint_dir)
-  encode = lambda examples: pipeline.encode(task, examples, tokenizer, config.data.max_length,
-                                            config.data.buckets)
-  train_data = encode(splits['train'])
-  dev_data = encode(splits['dev']) if splits['dev'] else None
-  test_data = {name: encode(examples) for name, examples in splits['test'].items()}
+  train_data, dev_data, test_data = load_encoded(config, task, checkpoint_dir)
   logging.info('%s: %d train, %d dev, test %s examples.', task.name, len(train_data),
-               len(splits['dev']), {k: len(v) for k, v in test_data.items()})
+               len(dev_data) if dev_data else 0, {k: len(v) for k, v in test_data.items()})
 
   # Mesh, model, optimizer, state.
   mesh = sharding.create_mesh()
@@ -213,8 +222,7 @@ def _train_and_evaluate(config, workdir: str, task, specs: dict, start_time: flo
   labels = partition.param_labels(params, peft.trainable_rules(config.method.name, specs['memory']))
   counts = partition.count_params(params, labels)
   t = config.train
-  steps_per_epoch = -(-len(train_data) // t.batch_size)
-  total_steps = t.num_steps or t.num_epochs * steps_per_epoch
+  total_steps = num_train_steps(t, len(train_data))
   tx = optim.make_optimizer(labels, t.learning_rate, total_steps, int(t.warmup_ratio * total_steps),
                             t.weight_decay, t.grad_clip_norm)
   state = jax.jit(functools.partial(create_train_state, tx=tx), out_shardings=replicated)(params)
