@@ -53,8 +53,7 @@ def finetune(config, task, log=print) -> dict:
   import torch  # pylint: disable=g-import-not-at-top
   import transformers  # pylint: disable=g-import-not-at-top
   torch.manual_seed(config.seed)
-  checkpoint_dir = pretrained.resolve_checkpoint(config.model.checkpoint)
-  train_data, dev_data, test_data = train.load_encoded(config, task, checkpoint_dir)
+  checkpoint_dir, train_data, dev_data, test_data = train.load_encoded(config, task)
 
   encoder = transformers.AutoModel.from_pretrained(checkpoint_dir, add_pooling_layer=False)
   hidden = encoder.config.hidden_size

@@ -121,13 +121,17 @@ def load_data(config, task) -> dict:
   return kshot.make_splits(task, train_examples, eval_examples, d.protocol, k=size, seed=d.split_seed)
 
 
-def load_encoded(config, task, checkpoint_dir: str):
-  """(train, dev or None, {test split: data}), tokenised with the checkpoint's tokenizer."""
+def load_encoded(config, task):
+  """(checkpoint dir, train, dev or None, {test split: data}), tokenised with the checkpoint's tokenizer.
+
+  The data loads first: a missing dataset fails before any checkpoint download.
+  """
   splits = load_data(config, task)
+  checkpoint_dir = pretrained.resolve_checkpoint(config.model.checkpoint)
   tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint_dir)
   encode = lambda examples: pipeline.encode(task, examples, tokenizer, config.data.max_length,
                                             config.data.buckets)
-  return (encode(splits['train']), encode(splits['dev']) if splits['dev'] else None,
+  return (checkpoint_dir, encode(splits['train']), encode(splits['dev']) if splits['dev'] else None,
           {name: encode(examples) for name, examples in splits['test'].items()})
 
 
@@ -208,8 +212,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 def _train_and_evaluate(config, workdir: str, task, specs: dict, start_time: float) -> dict:
   dtype = _DTYPES[config.model.dtype]
-  checkpoint_dir = pretrained.resolve_checkpoint(config.model.checkpoint)
-  train_data, dev_data, test_data = load_encoded(config, task, checkpoint_dir)
+  checkpoint_dir, train_data, dev_data, test_data = load_encoded(config, task)
   logging.info('%s: %d train, %d dev, test %s examples.', task.name, len(train_data),
                len(dev_data) if dev_data else 0, {k: len(v) for k, v in test_data.items()})
 

@@ -161,6 +161,13 @@ class TrainTest(parameterized.TestCase):
       train.train_and_evaluate(self.config(), workdir)
     self.assertTrue(os.path.exists(os.path.join(workdir, 'TRAINING')))  # Not the refused run's to remove.
 
+  def test_missing_data_fails_before_any_checkpoint_download(self):
+    with mock.patch.object(train.config_validation, 'validate'), \
+         mock.patch.object(train, 'load_data', side_effect=ConnectionError('no data')), \
+         mock.patch.object(train.pretrained, 'resolve_checkpoint', side_effect=AssertionError('downloaded')), \
+         self.assertRaisesRegex(ConnectionError, 'no data'):
+      train.train_and_evaluate(self.config(), self.create_tempdir().full_path)
+
   def test_a_lock_deleted_mid_run_does_not_hide_the_run_error(self):
     workdir = self.create_tempdir().full_path
 
