@@ -145,27 +145,53 @@ def _seed_13_run(runs, sweep, task, method, lr, dev_score):
                'config': {'seed': 13, 'data': {'protocol': 'full', 'k': 0, 'n': 0}, 'train': {'learning_rate': lr}}}, f)
 
 
-class SeedsAtTheDevChoiceTest(absltest.TestCase):
-  """glue_full_seeds_minilm.py: the other seeds run at seed 13's dev-chosen lr, once its grid is done."""
+def _load_sweep_module(name):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'experiments', 'sweeps', f'{name}.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
-  def test_a_finished_grid_gives_jobs_at_its_dev_best_lr_and_the_rest_wait(self):
-    path = os.path.join(ROOT, 'experiments', 'sweeps', 'glue_full_seeds_minilm.py')
-    spec = importlib.util.spec_from_file_location('seeds_sweep', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+
+class SeedsAtTheDevChoiceTest(absltest.TestCase):
+  """glue_full_seeds_minilm.py: the other seeds run at seed 13's dev-chosen lr, once the choice is final."""
+
+  def test_a_final_choice_gives_jobs_at_its_dev_best_lr_and_the_rest_wait(self):
     runs = self.create_tempdir().full_path
-    _seed_13_run(runs, 'glue_full_3epochs_minilm', 'stsb', 'spartan', 1e-3, 0.80)
-    _seed_13_run(runs, 'glue_full_lr_minilm', 'stsb', 'spartan', 3e-4, 0.85)
+    _seed_13_run(runs, 'glue_full_3epochs_minilm', 'stsb', 'spartan', 1e-3, 0.85)
+    _seed_13_run(runs, 'glue_full_lr_minilm', 'stsb', 'spartan', 3e-4, 0.80)
     _seed_13_run(runs, 'glue_full_lr_minilm', 'stsb', 'spartan', 3e-3, 0.70)
     _seed_13_run(runs, 'glue_full_3epochs_minilm', 'mrpc', 'houlsby', 1e-3, 0.80)
     _seed_13_run(runs, 'glue_full_lr_minilm', 'mrpc', 'houlsby', 3e-3, 0.90)  # 3e-4 has not run.
-    grid, waiting = module.grid_and_waiting(runs)
+    grid, waiting = _load_sweep_module('glue_full_seeds_minilm').grid_and_waiting(runs)
     jobs = sweep_lib.expand(dict(name='s', grid=grid, waiting=waiting))
-    self.assertEqual([j.name for j in jobs], ['stsb-spartan-seed21-minilm-num_epochs3-eval_every100-lr0.0003',
-                                               'stsb-spartan-seed42-minilm-num_epochs3-eval_every100-lr0.0003'])
+    self.assertEqual([j.name for j in jobs], ['stsb-spartan-seed21-minilm-num_epochs3-eval_every100-lr0.001',
+                                               'stsb-spartan-seed42-minilm-num_epochs3-eval_every100-lr0.001'])
     self.assertLen(waiting, 4 * 7 - 1)
-    self.assertIn('mrpc-houlsby: seed 13 has run lr [0.001, 0.003] of [0.0003, 0.001, 0.003]', waiting)
-    self.assertIn("stsb-full: seed 13 has run lr none of [1e-05, 3e-05, 0.0001]", waiting)
+    self.assertIn('mrpc-houlsby: seed 13 has run lr [0.001, 0.003], still needs [0.0003]', waiting)
+    self.assertIn('stsb-full: seed 13 has run lr none, still needs [1e-05, 3e-05, 0.0001]', waiting)
+
+  def test_a_choice_at_the_grid_edge_waits_for_the_lr_beyond_it(self):
+    runs = self.create_tempdir().full_path
+    for lr, dev_score in ((3e-4, 0.70), (1e-3, 0.80), (3e-3, 0.85)):
+      _seed_13_run(runs, 'glue_full_lr_minilm', 'mrpc', 'spartan', lr, dev_score)
+    seeds = _load_sweep_module('glue_full_seeds_minilm')
+    edges = _load_sweep_module('glue_full_lr_minilm')
+    grid, waiting = seeds.grid_and_waiting(runs)
+    self.assertEqual(grid, [])
+    self.assertIn('mrpc-spartan: seed 13 has run lr [0.0003, 0.001, 0.003], still needs [0.01]', waiting)
+    edge_grid, edge_waiting = edges.edge_grid_and_waiting(runs)
+    self.assertEqual([j.name for j in sweep_lib.expand(dict(name='s', grid=edge_grid))],
+                     ['mrpc-spartan-seed13-minilm-num_epochs3-eval_every100-lr0.01'])
+    self.assertLen(edge_waiting, 4 * 7 - 1)
+    self.assertIn('mrpc-houlsby: an lr beyond the grid may follow; has run none of [0.0003, 0.001, 0.003]',
+                  edge_waiting)
+    # The run beyond the edge loses on dev: 3e-3 is final.
+    _seed_13_run(runs, 'glue_full_lr_minilm', 'mrpc', 'spartan', 1e-2, 0.84)
+    grid, _ = seeds.grid_and_waiting(runs)
+    self.assertEqual([j.name for j in sweep_lib.expand(dict(name='s', grid=grid))],
+                     ['mrpc-spartan-seed21-minilm-num_epochs3-eval_every100-lr0.003',
+                      'mrpc-spartan-seed42-minilm-num_epochs3-eval_every100-lr0.003'])
+    self.assertEqual(edges.edge_grid_and_waiting(runs)[0], [])
 
   def test_only_a_sweep_that_says_what_it_waits_for_may_be_empty(self):
     self.assertEqual(sweep_lib.expand(dict(name='s', grid=[], waiting=['rte-lora: seed 13 ...'])), [])

@@ -12,27 +12,50 @@ glue_full_seeds_minilm.py then runs seeds 21 and 42 at that lr (a cell's n says 
 Ordered so that partial results answer the first question, whether SPARTAN's gap to the adapters is its lr:
   '^(stsb|mrpc)-spartan-.*-lr0.003$'     2 runs, 0.6 h
   '^(stsb|mrpc)-(spartan|houlsby|pfeiffer)-'  12 runs, 3.3 h
-then the other methods on STS-B and MRPC, then RTE and CoLA. 56 runs.
+then the other methods on STS-B and MRPC, then RTE and CoLA. 56 runs, and one more for each (task, method)
+whose dev-best lr is at an edge of the grid: the lr beyond that edge (experiments/lr_grid.py). Such a run is
+listed once the group's grid is done; until then the group is printed as waiting, so run the sweep again
+when it says so. The seed-13 runs are read from experiments/runs next to this folder, whatever --root says.
 seconds_per_job: as glue_full_3epochs_minilm.py (two workers, 2-core CPU).
 """
+
+from experiments import lr_grid
 
 _ADAPTERS = ['spartan', 'houlsby', 'pfeiffer']
 _PEFT_OTHERS = ['lora', 'bitfit', 'head_only']
 
 
+_COMMON = {'seed': 13, 'model': 'minilm', 'train.num_epochs': 3, 'train.eval_every': 100}
+
+
 def _grid(tasks, methods, peft_lrs=(3e-4, 3e-3), full_lrs=(1e-5, 1e-4)):
-  common = {'task': tasks, 'seed': 13, 'model': 'minilm', 'train.num_epochs': 3, 'train.eval_every': 100}
+  common = dict(task=tasks, **_COMMON)
   peft = [m for m in methods if m != 'full']
   return ([dict(method=peft, **common, **{'train.learning_rate': list(peft_lrs)})] if peft else []) + (
       [dict(method='full', **common, **{'train.learning_rate': list(full_lrs)})] if 'full' in methods else [])
 
 
+def edge_grid_and_waiting(runs=lr_grid.RUNS):
+  """(seed-13 runs beyond the grid's edge that the dev choices ask for; lines for the groups still undecided)."""
+  grid, waiting = [], []
+  for (task, method), group in lr_grid.status(runs).items():
+    base = lr_grid.ladder(method)[1:-1]
+    beyond = [lr for lr in group['needed'] if lr not in base]
+    if beyond:
+      grid.append(dict(task=task, method=method, **_COMMON, **{'train.learning_rate': beyond}))
+    elif group['needed']:
+      waiting.append(f"{task}-{method}: an lr beyond the grid may follow; has run {group['done'] or 'none'} of {list(base)}")
+  return grid, waiting
+
+
 _SMALL = ['stsb', 'mrpc']
+_EDGES, _WAITING = edge_grid_and_waiting()
 SWEEP = dict(
     name='glue_full_lr_minilm',
     overrides=['--config.data.glue_dir=../shared/data/glue'],
     grid=(_grid(_SMALL, ['spartan'], peft_lrs=[3e-3]) + _grid(_SMALL, ['houlsby', 'pfeiffer'], peft_lrs=[3e-3])
           + _grid(_SMALL, _ADAPTERS, peft_lrs=[3e-4]) + _grid(_SMALL, _PEFT_OTHERS + ['full'])
-          + _grid(['rte', 'cola'], _ADAPTERS + _PEFT_OTHERS + ['full'])),
+          + _grid(['rte', 'cola'], _ADAPTERS + _PEFT_OTHERS + ['full']) + _EDGES),
+    waiting=_WAITING,
     seconds_per_job=2000,
 )

@@ -1,0 +1,51 @@
+"""The full-data lr grid on MiniLM (seed 13): what each (task, method) has run, still needs, and chose on dev.
+
+The grid is the middle three rungs of a ladder: 3e-4, 1e-3, 3e-3 for the parameter-efficient methods, 1e-5,
+3e-5, 1e-4 for full fine-tuning. When seed 13's dev-best lr is the lowest or the highest lr run so far, the
+rung beyond it runs too, so a choice is final only when a lower and a higher lr lost to it on dev or it sits
+at the ladder's end (1e-4 or 1e-2; 3e-6 or 3e-4). The choice is report.dev_choices's: the test score is
+never read. glue_full_lr_minilm.py runs the grid, glue_full_seeds_minilm.py the other seeds at the choices.
+"""
+
+import os
+from typing import Collection, Sequence
+
+from experiments import report
+
+RUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'runs')
+SEED_13_SWEEPS = ('glue_full_3epochs_minilm', 'glue_full_lr_minilm')
+TASKS = ('stsb', 'mrpc', 'rte', 'cola')
+METHODS = ('spartan', 'houlsby', 'pfeiffer', 'lora', 'bitfit', 'head_only', 'full')
+PEFT_LADDER = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+FULL_LADDER = (3e-6, 1e-5, 3e-5, 1e-4, 3e-4)
+
+
+def ladder(method: str) -> tuple[float, ...]:
+  return FULL_LADDER if method == 'full' else PEFT_LADDER
+
+
+def still_needed(lrs: Sequence[float], done: Collection[float], chosen: float | None) -> list[float]:
+  """The lrs of ladder `lrs` to run before `chosen` (dev-best among `done`) is final; [] when it is."""
+  missing = [lr for lr in lrs[1:-1] if lr not in done]
+  if missing:
+    return missing
+  i = lrs.index(chosen)
+  if chosen == min(done) and i > 0:
+    return [lrs[i - 1]]
+  if chosen == max(done) and i < len(lrs) - 1:
+    return [lrs[i + 1]]
+  return []
+
+
+def status(runs: str = RUNS) -> dict[tuple[str, str], dict]:
+  """{(task, method): {'done': lrs run on seed 13, 'needed': lrs still to run, 'choice': final lr or None}}."""
+  records = [r for name in SEED_13_SWEEPS for r in report.load_records(os.path.join(runs, name))[0]]
+  choices = report.dev_choices(records, 'train.learning_rate', on_seed=13) if records else {}
+  groups = {}
+  for task in TASKS:
+    for method in METHODS:
+      choice = choices.get((task, 'full', method))
+      done = sorted(choice['grid']) if choice else []
+      needed = still_needed(ladder(method), done, choice and choice['value'])
+      groups[(task, method)] = {'done': done, 'needed': needed, 'choice': None if needed else choice['value']}
+  return groups
