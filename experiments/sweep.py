@@ -23,7 +23,8 @@ A sweep is a module in experiments/sweeps/ defining `SWEEP`, a dict:
              its docstring; `list` prints the sweep's estimated hours from it (`status` from the done jobs).
 Each job runs in `<root>/<name>/<job name>`, the job name made from its values
 (`rte-houlsby-k16-seed13-minilm-lr0.0003`). `run` skips jobs whose workdir has results.json and
-reruns the others: `spartan_jax.main` resumes an interrupted workdir from its last checkpoint.
+reruns the others: `spartan_jax.main` resumes an interrupted workdir from its last checkpoint. When the
+listed jobs are done, `run` reads the sweep again and runs any jobs it lists now (a grid built from results).
 While a job runs its workdir holds RUNNING (host and pid of the sweep) and TRAINING (of the training
 process, which `spartan_jax.main` holds itself), so a second `run` of the same sweep skips it, even after
 the first sweep was killed and left its job training; a job that failed leaves FAILED (why: the exit status and the log's last `...Error:` line,
@@ -431,12 +432,21 @@ def main(argv):
     slices = cpu_pinning.cpu_slices(_WORKERS.value) if pin else None
     if pin and slices is None:
       print(f'Not pinning jobs to CPUs: that needs Linux, taskset and at least {_WORKERS.value} CPUs.')
-    failures = run_jobs(jobs, functools.partial(subprocess_runner, env=env), _WORKERS.value, slices=slices)
-    if failures:
-      print(f'{len(failures)} job(s) failed:')
-      for job, error in failures:
-        print(f'  {job.name}: {error}\n    ' + _log_tail(job).rstrip().replace('\n', '\n    '))
-      sys.exit(1)
+    seen = set()
+    while new_jobs := [job for job in jobs if job.workdir not in seen]:
+      seen.update(job.workdir for job in new_jobs)
+      failures = run_jobs(new_jobs, functools.partial(subprocess_runner, env=env), _WORKERS.value, slices=slices)
+      if failures:
+        print(f'{len(failures)} job(s) failed:')
+        for job, error in failures:
+          print(f'  {job.name}: {error}\n    ' + _log_tail(job).rstrip().replace('\n', '\n    '))
+        sys.exit(1)
+      # A grid built from finished runs (glue_full_lr_minilm.py) may list jobs that these runs made possible.
+      sweep = load_sweep(_SWEEP.value)
+      jobs = select(expand(sweep, _ROOT.value), _FILTER.value)
+      check_configs(jobs)
+    for line in sweep.get('waiting', ()):
+      print(f'# waiting: {line}', file=sys.stderr)
     waiting = len(sweep.get('waiting', ()))
     print(f'All listed jobs done; {waiting} waiting (above).' if waiting else 'All jobs done.')
 

@@ -221,7 +221,26 @@ class CommandsTest(parameterized.TestCase):
     with contextlib.redirect_stderr(err):
       self.assertEqual(self._main('run', sweep=path)[-1], 'All listed jobs done; 1 waiting (above).')
       self.assertEqual(self._main('list', sweep=path), [])
-    self.assertEqual(err.getvalue().count('# waiting: rte-lora: seed 13 has run lr none\n'), 2)
+    # `run` prints them at its start and again at its end, `list` once.
+    self.assertEqual(err.getvalue().count('# waiting: rte-lora: seed 13 has run lr none\n'), 3)
+
+  def test_run_reads_the_sweep_again_and_runs_the_jobs_that_finished_runs_made_possible(self):
+    path = os.path.join(self.create_tempdir().full_path, 'grows.py')
+    first = os.path.join(self.root, 'grows', 'rte-seed13-runlocal', sweep_lib.RESULTS)
+    with open(path, 'w') as f:
+      f.write(f"import os\n_DONE = os.path.exists({first!r})\n"
+              "SWEEP = dict(name='grows', grid=dict(task='rte', seed=[13, 21] if _DONE else 13, runlocal=True),\n"
+              "             waiting=[] if _DONE else ['rte-seed21: once seed 13 is done'])\n")
+    ran = []
+    original = sweep_lib.subprocess_runner
+    sweep_lib.subprocess_runner = lambda job, env=None: ran.append(job.name) or _finish(job) or 0
+    self.addCleanup(setattr, sweep_lib, 'subprocess_runner', original)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+      lines = self._main('run', sweep=path)
+    self.assertEqual(ran, ['rte-seed13-runlocal', 'rte-seed21-runlocal'])
+    self.assertEqual(lines[-1], 'All jobs done.')
+    self.assertEqual(err.getvalue().count('# waiting: rte-seed21'), 1)  # Printed at the start only.
 
   def test_list_prints_one_command_per_job(self):
     lines = self._main('list')

@@ -14,8 +14,9 @@ Ordered so that partial results answer the first question, whether SPARTAN's gap
   '^(stsb|mrpc)-(spartan|houlsby|pfeiffer)-'  12 runs, 3.3 h
 then the other methods on STS-B and MRPC, then RTE and CoLA. 56 runs, and one more for each (task, method)
 whose dev-best lr is at an edge of the grid: the lr beyond that edge (experiments/lr_grid.py). Such a run is
-listed once the group's grid is done; until then the group is printed as waiting, so run the sweep again
-when it says so. The seed-13 runs are read from experiments/runs next to this folder, whatever --root says.
+listed once the group's grid is done (until then the group is printed as waiting); `run` reads the sweep
+again when its listed jobs are done, so one `run` covers them. The seed-13 runs are read from
+experiments/runs next to this folder, whatever --root says.
 seconds_per_job: as glue_full_3epochs_minilm.py (two workers, 2-core CPU).
 """
 
