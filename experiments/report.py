@@ -93,7 +93,8 @@ def select_on_dev(records: Sequence[Mapping], field: str, on_seed: int | None = 
   With `on_seed`, the value is chosen once per group on that seed's runs and fixed for every seed (a grid run
   on one seed only); runs of other seeds at other values are dropped.
 
-  Each kept record gains 'selected': {'field', 'value' (the winner), 'grid' (the values tried), 'on_seed'}.
+  Each kept record gains 'selected': {'field', 'value' (the winner), 'grid' (the values tried), 'dev' (their
+  dev scores), 'on_seed'}.
   Ties go to the earlier value in sorted order. The test score is never read.
 
   Raises:
@@ -119,7 +120,8 @@ def select_on_dev(records: Sequence[Mapping], field: str, on_seed: int | None = 
                        f'and its group have no run with seed {on_seed}. Run the grid on that seed, or choose per '
                        'seed (no --select_on_seed).')
     value, _ = max(tried, key=lambda value_run: value_run[1]['best_dev_score'])  # max keeps the first tie.
-    choice = {'field': field, 'value': value, 'grid': [v for v, _ in tried], 'on_seed': on_seed}
+    choice = {'field': field, 'value': value, 'grid': [v for v, _ in tried],
+              'dev': [r['best_dev_score'] for _, r in tried], 'on_seed': on_seed}
     selected += [dict(r, selected=choice) for v, r in runs if v == value]
   return selected
 
@@ -228,6 +230,17 @@ def _sort_key(row):
           methods.index(method) if method in methods else len(methods), method, row['setting'])
 
 
+def _dev_at(runs: Sequence[Mapping]) -> dict:
+  """{value tried: [(seed, its dev score in %)]} for each seed that chose: the `on_seed`, or every seed."""
+  dev_at = collections.defaultdict(list)
+  for r in runs:
+    choice = r.get('selected')
+    if choice and choice['on_seed'] in (None, r['seed']):
+      for value, score in zip(choice['grid'], choice['dev']):
+        dev_at[value].append((r['seed'], 100 * score))
+  return dict(dev_at)
+
+
 def summarize(records: Sequence[Mapping]) -> list[dict]:
   """One row per (task, protocol, method, setting): scores in %, mean ± sample std over the runs."""
   fields = setting_fields(records)
@@ -256,6 +269,7 @@ def summarize(records: Sequence[Mapping]) -> list[dict]:
         'delta_bytes': float(np.mean([r['delta_bytes'] for r in runs])),
         'selected': [r['selected']['value'] for r in runs if 'selected' in r],
         'tried': sorted({v for r in runs if 'selected' in r for v in r['selected']['grid']}),
+        'dev_at': _dev_at(runs),
     })
   return sorted(rows, key=_sort_key)
 
@@ -359,6 +373,12 @@ def _winners(row: Mapping, grid: Sequence) -> str:
   return winners if row['tried'] == list(grid) else f"{winners} (of {', '.join(map(str, row['tried']))})"
 
 
+def _dev_cell(row: Mapping, value) -> str:
+  """The row's dev scores at `value`, one per choosing seed, bold where that seed chose it."""
+  chosen = dict(zip(row['seeds'], row['selected']))
+  return ' / '.join(f'**{x:.1f}**' if chosen[seed] == value else f'{x:.1f}' for seed, x in row['dev_at'].get(value, []))
+
+
 def to_markdown(rows: Sequence[Mapping], averages: Sequence[Mapping], records: Sequence[Mapping], command: str,
                 unfinished: Sequence[str] = (), plots: Sequence[str] = (), title: str = 'Results') -> str:
   """The report: the command, the budget, a task × method table per protocol, then every row in full."""
@@ -404,6 +424,14 @@ def to_markdown(rows: Sequence[Mapping], averages: Sequence[Mapping], records: S
     for method, label in dict.fromkeys((r['method'], r['setting']) for r in proto_rows):
       cells = [_winners(cell[(method, label, t)], grid) if (method, label, t) in cell else '' for t in tasks]
       lines.append(f'| {method} |' + (f' {label} |' if has_settings else '') + ''.join(f' {c} |' for c in cells))
+    lines += ['', f"Dev score (%) at each value ({'the choosing seed' if on_seeds else 'each seed in order'}; "
+              'chosen in bold):', '',
+              '| task | method |' + (' setting |' if has_settings else '') + ''.join(f' {v} |' for v in grid),
+              '|---|---|' + ('---|' if has_settings else '') + '---:|' * len(grid)]
+    for r in proto_rows:
+      cells = [_dev_cell(r, v) for v in grid]
+      lines.append(f"| {r['task']} | {r['method']} |" + (f" {r['setting']} |" if has_settings else '')
+                   + ''.join(f' {c} |' for c in cells))
   paired = paired_differences(records)
   for proto in sorted({r['protocol'] for r in paired}, key=protocol_key):
     proto_rows = [r for r in paired if r['protocol'] == proto]

@@ -280,6 +280,23 @@ class SelectOnDevTest(parameterized.TestCase):
     self.assertIn('| spartan | 0.003 0.003 |', text)
     self.assertIn('| houlsby | 0.001 0.001 (of 0.001) |', text)
 
+  def test_dev_scores_at_each_value_mark_each_seeds_choice(self):
+    records = self._grid({1e-3: (0.6, 0.9), 3e-3: (0.7, 0.5)}, seeds=[13])
+    records += self._grid({1e-3: (0.8, 0.8), 3e-3: (0.75, 0.7)}, seeds=[21])
+    text = self._lr_report(records)
+    self.assertIn('Dev score (%) at each value (each seed in order; chosen in bold)', text)
+    self.assertIn('| sst2 | spartan | 60.0 / **80.0** | **70.0** / 75.0 |', text)
+
+  def test_dev_scores_on_the_choosing_seed_only(self):
+    records = self._grid({3e-4: (0.5, 0.9), 1e-3: (0.6, 0.9), 3e-3: (0.7, 0.5)}, seeds=[13])
+    records += self._grid({3e-3: (0.1, 0.3)}, seeds=[21])
+    out = os.path.join(self.create_tempdir().full_path, 'r')
+    report.write_report(records, [], out, 'cmd', select_field='train.learning_rate', select_on_seed=13)
+    with open(f'{out}.md') as f:
+      text = f.read()
+    self.assertIn('Dev score (%) at each value (the choosing seed; chosen in bold)', text)
+    self.assertIn('| sst2 | spartan | 50.0 | 60.0 | **70.0** |', text)
+
 
 class RenderTest(parameterized.TestCase):
 
