@@ -2,13 +2,14 @@
 
 The grid is the middle three rungs of a ladder: 3e-4, 1e-3, 3e-3 for the parameter-efficient methods, 1e-5,
 3e-5, 1e-4 for full fine-tuning. When seed 13's dev-best lr is the lowest or the highest lr run so far, the
-rung beyond it runs too, so a choice is final only when a lower and a higher lr lost to it on dev or it sits
-at the ladder's end (1e-4 or 1e-2; 3e-6 or 3e-4). The choice is report.dev_choices's: the test score is
-never read. glue_full_lr_minilm.py runs the grid, glue_full_seeds_minilm.py the other seeds at the choices.
+rung beyond it runs too (unless it only ties its neighbour), so a choice is final only when a lower and a
+higher lr did no better on dev or it sits at the ladder's end (1e-4 or 1e-2; 3e-6 or 3e-4). The choice is
+report.dev_choices's: the test score is never read. glue_full_lr_minilm.py runs the grid,
+glue_full_seeds_minilm.py the other seeds at the choices.
 """
 
 import os
-from typing import Collection, Sequence
+from typing import Mapping, Sequence
 
 from experiments import report
 
@@ -24,15 +25,16 @@ def ladder(method: str) -> tuple[float, ...]:
   return FULL_LADDER if method == 'full' else PEFT_LADDER
 
 
-def still_needed(lrs: Sequence[float], done: Collection[float], chosen: float | None) -> list[float]:
-  """The lrs of ladder `lrs` to run before `chosen` (dev-best among `done`) is final; [] when it is."""
-  missing = [lr for lr in lrs[1:-1] if lr not in done]
+def still_needed(lrs: Sequence[float], dev: Mapping[float, float], chosen: float | None) -> list[float]:
+  """The lrs of ladder `lrs` to run before `chosen`, the dev-best of the lrs run (`dev`: lr -> dev score), is
+  final; [] when it is. A choice at an edge that only ties its neighbour (CoLA's MCC 0 everywhere) is final."""
+  missing = [lr for lr in lrs[1:-1] if lr not in dev]
   if missing:
     return missing
-  i = lrs.index(chosen)
-  if chosen == min(done) and i > 0:
+  done, i = sorted(dev), lrs.index(chosen)
+  if chosen == done[0] and i > 0 and dev[chosen] > dev[done[1]]:
     return [lrs[i - 1]]
-  if chosen == max(done) and i < len(lrs) - 1:
+  if chosen == done[-1] and i < len(lrs) - 1 and dev[chosen] > dev[done[-2]]:
     return [lrs[i + 1]]
   return []
 
@@ -45,7 +47,7 @@ def status(runs: str = RUNS) -> dict[tuple[str, str], dict]:
   for task in TASKS:
     for method in METHODS:
       choice = choices.get((task, 'full', method))
-      done = sorted(choice['grid']) if choice else []
-      needed = still_needed(ladder(method), done, choice and choice['value'])
-      groups[(task, method)] = {'done': done, 'needed': needed, 'choice': None if needed else choice['value']}
+      dev = dict(zip(choice['grid'], choice['dev'])) if choice else {}
+      needed = still_needed(ladder(method), dev, choice and choice['value'])
+      groups[(task, method)] = {'done': sorted(dev), 'needed': needed, 'choice': None if needed else choice['value']}
   return groups

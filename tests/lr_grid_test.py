@@ -11,25 +11,26 @@ PEFT = lr_grid.PEFT_LADDER
 class StillNeededTest(parameterized.TestCase):
 
   @parameterized.named_parameters(
-      ('grid_not_done', [1e-3], 1e-3, [3e-4, 3e-3]),
-      ('nothing_run', [], None, [3e-4, 1e-3, 3e-3]),
-      ('best_inside', [3e-4, 1e-3, 3e-3], 1e-3, []),
-      ('best_at_top_edge', [3e-4, 1e-3, 3e-3], 3e-3, [1e-2]),
-      ('best_at_bottom_edge', [3e-4, 1e-3, 3e-3], 3e-4, [1e-4]),
-      ('edge_run_lost', [3e-4, 1e-3, 3e-3, 1e-2], 3e-3, []),
-      ('best_at_ladder_top', [3e-4, 1e-3, 3e-3, 1e-2], 1e-2, []),
-      ('best_at_ladder_bottom', [1e-4, 3e-4, 1e-3, 3e-3], 1e-4, []),
+      ('grid_not_done', {1e-3: .8}, 1e-3, [3e-4, 3e-3]),
+      ('nothing_run', {}, None, [3e-4, 1e-3, 3e-3]),
+      ('best_inside', {3e-4: .7, 1e-3: .8, 3e-3: .6}, 1e-3, []),
+      ('best_at_top_edge', {3e-4: .6, 1e-3: .7, 3e-3: .8}, 3e-3, [1e-2]),
+      ('best_at_bottom_edge', {3e-4: .8, 1e-3: .7, 3e-3: .6}, 3e-4, [1e-4]),
+      ('bottom_edge_only_ties', {3e-4: 0., 1e-3: 0., 3e-3: 0.}, 3e-4, []),
+      ('edge_run_lost', {3e-4: .6, 1e-3: .7, 3e-3: .8, 1e-2: .75}, 3e-3, []),
+      ('best_at_ladder_top', {3e-4: .6, 1e-3: .7, 3e-3: .8, 1e-2: .9}, 1e-2, []),
+      ('best_at_ladder_bottom', {1e-4: .9, 3e-4: .8, 1e-3: .7, 3e-3: .6}, 1e-4, []),
   )
-  def test_peft_ladder(self, done, chosen, needed):
-    self.assertEqual(lr_grid.still_needed(PEFT, done, chosen), needed)
+  def test_peft_ladder(self, dev, chosen, needed):
+    self.assertEqual(lr_grid.still_needed(PEFT, dev, chosen), needed)
 
   def test_full_fine_tuning_has_its_own_ladder(self):
     self.assertEqual(lr_grid.ladder('full'), lr_grid.FULL_LADDER)
-    self.assertEqual(lr_grid.still_needed(lr_grid.FULL_LADDER, [1e-5, 3e-5, 1e-4], 1e-4), [3e-4])
-    self.assertEqual(lr_grid.still_needed(lr_grid.FULL_LADDER, [1e-5, 3e-5, 1e-4], 3e-5), [])
+    self.assertEqual(lr_grid.still_needed(lr_grid.FULL_LADDER, {1e-5: .6, 3e-5: .7, 1e-4: .8}, 1e-4), [3e-4])
+    self.assertEqual(lr_grid.still_needed(lr_grid.FULL_LADDER, {1e-5: .6, 3e-5: .8, 1e-4: .7}, 3e-5), [])
 
   def test_records_read_back_from_json_match_the_ladder(self):
-    self.assertEqual(lr_grid.still_needed(PEFT, [0.0003, 0.001, 0.003], 0.003), [0.01])
+    self.assertEqual(lr_grid.still_needed(PEFT, {0.0003: .6, 0.001: .7, 0.003: .8}, 0.003), [0.01])
 
 
 if __name__ == '__main__':
