@@ -376,7 +376,8 @@ def _winners(row: Mapping, grid: Sequence) -> str:
 def _dev_cell(row: Mapping, value) -> str:
   """The row's dev scores at `value`, one per choosing seed, bold where that seed chose it."""
   chosen = dict(zip(row['seeds'], row['selected']))
-  return ' / '.join(f'**{x:.1f}**' if chosen[seed] == value else f'{x:.1f}' for seed, x in row['dev_at'].get(value, []))
+  scores = row['dev_at'].get(value, [])
+  return ' / '.join(f'**{x:.1f}**' if chosen[seed] == value else f'{x:.1f}' for seed, x in scores)
 
 
 def to_markdown(rows: Sequence[Mapping], averages: Sequence[Mapping], records: Sequence[Mapping], command: str,

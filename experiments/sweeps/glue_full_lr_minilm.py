@@ -45,7 +45,8 @@ def edge_grid_and_waiting(runs=lr_grid.RUNS):
     if beyond:
       grid.append(dict(task=task, method=method, **_COMMON, **{'train.learning_rate': beyond}))
     elif group['needed']:
-      waiting.append(f"{task}-{method}: an lr beyond the grid may follow; has run {group['done'] or 'none'} of {list(base)}")
+      waiting.append(f"{task}-{method}: an lr beyond the grid may follow; "
+                     f"has run {group['done'] or 'none'} of {list(base)}")
   return grid, waiting
 
 
