@@ -4,8 +4,9 @@ The grid is the middle three rungs of a ladder: 3e-4, 1e-3, 3e-3 for the paramet
 3e-5, 1e-4 for full fine-tuning. When seed 13's dev-best lr is the lowest or the highest lr run so far, the
 rung beyond it runs too (unless it only ties its neighbour), so a choice is final only when a lower and a
 higher lr did no better on dev or it sits at the ladder's end (1e-4 or 1e-2; 3e-6 or 3e-4). The choice is
-report.dev_choices's: the test score is never read. glue_full_lr_minilm.py runs the grid,
-glue_full_seeds_minilm.py the other seeds at the choices.
+report.dev_choices's: the test score is never read. glue_full_3epochs_minilm.py runs the default rung,
+glue_full_lr_minilm.py the rest of the grid, glue_full_seeds_minilm.py the other seeds at the choices; all
+three build their jobs with `grid` and RECIPE here.
 """
 
 import os
@@ -19,16 +20,27 @@ TASKS = ('stsb', 'mrpc', 'rte', 'cola')
 METHODS = ('spartan', 'houlsby', 'pfeiffer', 'lora', 'bitfit', 'head_only', 'full')
 PEFT_LADDER = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 FULL_LADDER = (3e-6, 1e-5, 3e-5, 1e-4, 3e-4)
+DEFAULT_RUNG, GRID_RUNGS = 2, (1, 2, 3)  # Indices into a ladder: the default lr (1e-3; 3e-5) and the grid.
+RECIPE = {'model': 'minilm', 'train.num_epochs': 3, 'train.eval_every': 100}  # Every run of the three sweeps.
 
 
 def ladder(method: str) -> tuple[float, ...]:
   return FULL_LADDER if method == 'full' else PEFT_LADDER
 
 
+def grid(tasks: Sequence[str], methods: Sequence[str], seed, rungs: Sequence[int]) -> list[dict]:
+  """Sweep grids: `tasks` x `methods` x `seed` (one or a list) at the ladder rungs `rungs`, with RECIPE."""
+  by_ladder = {}
+  for method in methods:
+    by_ladder.setdefault(ladder(method), []).append(method)
+  return [dict(task=list(tasks), method=group, seed=seed, **RECIPE,
+               **{'train.learning_rate': [lrs[i] for i in rungs]}) for lrs, group in by_ladder.items()]
+
+
 def still_needed(lrs: Sequence[float], dev: Mapping[float, float], chosen: float | None) -> list[float]:
   """The lrs of ladder `lrs` to run before `chosen`, the dev-best of the lrs run (`dev`: lr -> dev score), is
   final; [] when it is. A choice at an edge that only ties its neighbour (CoLA's MCC 0 everywhere) is final."""
-  missing = [lr for lr in lrs[1:-1] if lr not in dev]
+  missing = [lrs[i] for i in GRID_RUNGS if lrs[i] not in dev]
   if missing:
     return missing
   done, i = sorted(dev), lrs.index(chosen)

@@ -33,5 +33,20 @@ class StillNeededTest(parameterized.TestCase):
     self.assertEqual(lr_grid.still_needed(PEFT, {0.0003: .6, 0.001: .7, 0.003: .8}, 0.003), [0.01])
 
 
+class GridTest(absltest.TestCase):
+
+  def test_methods_split_by_ladder_at_the_same_rungs(self):
+    grids = lr_grid.grid(['stsb'], ['spartan', 'full', 'lora'], seed=13, rungs=[1, 3])
+    self.assertEqual([(g['method'], g['train.learning_rate']) for g in grids],
+                     [(['spartan', 'lora'], [3e-4, 3e-3]), (['full'], [1e-5, 1e-4])])
+    for g in grids:
+      self.assertEqual({k: g[k] for k in ('task', 'seed')}, {'task': ['stsb'], 'seed': 13})
+      self.assertLessEqual(lr_grid.RECIPE.items(), g.items())
+
+  def test_default_rung_is_the_reference_lr(self):
+    self.assertEqual(lr_grid.PEFT_LADDER[lr_grid.DEFAULT_RUNG], 1e-3)
+    self.assertEqual(lr_grid.FULL_LADDER[lr_grid.DEFAULT_RUNG], 3e-5)
+
+
 if __name__ == '__main__':
   absltest.main()

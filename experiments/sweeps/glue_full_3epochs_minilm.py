@@ -15,16 +15,15 @@ seeds 21 and 42 at each (task, method)'s dev-chosen lr. 28 runs, about 7.8 h wit
 seconds_per_job: 3x the median of glue_full_minilm.py's runs on these tasks (two workers, 2-core CPU).
 """
 
-
-def _grid(tasks, methods):
-  common = {'task': tasks, 'seed': 13, 'model': 'minilm', 'train.num_epochs': 3, 'train.eval_every': 100}
-  peft = [m for m in methods if m != 'full']
-  return [dict(method=peft, **common, **{'train.learning_rate': 1e-3})] + (
-      [dict(method='full', **common, **{'train.learning_rate': 3e-5})] if 'full' in methods else [])
-
+from experiments import lr_grid
 
 _ADAPTERS = ['spartan', 'houlsby', 'pfeiffer']
 _OTHERS = ['lora', 'bitfit', 'head_only', 'full']
+
+
+def _grid(tasks, methods):
+  return lr_grid.grid(tasks, methods, seed=13, rungs=[lr_grid.DEFAULT_RUNG])
+
 
 SWEEP = dict(
     name='glue_full_3epochs_minilm',

@@ -24,26 +24,21 @@ from experiments import lr_grid
 
 _ADAPTERS = ['spartan', 'houlsby', 'pfeiffer']
 _PEFT_OTHERS = ['lora', 'bitfit', 'head_only']
+_BELOW, _ABOVE = lr_grid.DEFAULT_RUNG - 1, lr_grid.DEFAULT_RUNG + 1  # 3e-4 and 3e-3; 1e-5 and 1e-4 for full.
 
 
-_COMMON = {'seed': 13, 'model': 'minilm', 'train.num_epochs': 3, 'train.eval_every': 100}
-
-
-def _grid(tasks, methods, peft_lrs=(3e-4, 3e-3), full_lrs=(1e-5, 1e-4)):
-  common = dict(task=tasks, **_COMMON)
-  peft = [m for m in methods if m != 'full']
-  return ([dict(method=peft, **common, **{'train.learning_rate': list(peft_lrs)})] if peft else []) + (
-      [dict(method='full', **common, **{'train.learning_rate': list(full_lrs)})] if 'full' in methods else [])
+def _grid(tasks, methods, rungs=(_BELOW, _ABOVE)):
+  return lr_grid.grid(tasks, methods, seed=13, rungs=rungs)
 
 
 def edge_grid_and_waiting(runs=lr_grid.RUNS):
   """(seed-13 runs beyond the grid's edge that the dev choices ask for; lines for the groups still undecided)."""
   grid, waiting = [], []
   for (task, method), group in lr_grid.status(runs).items():
-    base = lr_grid.ladder(method)[1:-1]
+    base = [lr_grid.ladder(method)[i] for i in lr_grid.GRID_RUNGS]
     beyond = [lr for lr in group['needed'] if lr not in base]
     if beyond:
-      grid.append(dict(task=task, method=method, **_COMMON, **{'train.learning_rate': beyond}))
+      grid.append(dict(task=task, method=method, seed=13, **lr_grid.RECIPE, **{'train.learning_rate': beyond}))
     elif group['needed']:
       waiting.append(f"{task}-{method}: an lr beyond the grid may follow; "
                      f"has run {group['done'] or 'none'} of {list(base)}")
@@ -55,8 +50,8 @@ _EDGES, _WAITING = edge_grid_and_waiting()
 SWEEP = dict(
     name='glue_full_lr_minilm',
     overrides=['--config.data.glue_dir=../shared/data/glue'],
-    grid=(_grid(_SMALL, ['spartan'], peft_lrs=[3e-3]) + _grid(_SMALL, ['houlsby', 'pfeiffer'], peft_lrs=[3e-3])
-          + _grid(_SMALL, _ADAPTERS, peft_lrs=[3e-4]) + _grid(_SMALL, _PEFT_OTHERS + ['full'])
+    grid=(_grid(_SMALL, ['spartan'], rungs=[_ABOVE]) + _grid(_SMALL, ['houlsby', 'pfeiffer'], rungs=[_ABOVE])
+          + _grid(_SMALL, _ADAPTERS, rungs=[_BELOW]) + _grid(_SMALL, _PEFT_OTHERS + ['full'])
           + _grid(['rte', 'cola'], _ADAPTERS + _PEFT_OTHERS + ['full']) + _EDGES),
     waiting=_WAITING,
     seconds_per_job=2000,
