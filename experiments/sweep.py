@@ -444,7 +444,7 @@ def main(argv):
       # A grid built from finished runs (glue_full_lr_minilm.py) may list jobs that these runs made possible.
       sweep = load_sweep(_SWEEP.value)
       jobs = select(expand(sweep, _ROOT.value), _FILTER.value)
-      check_configs(jobs)
+      check_configs([job for job in jobs if job.workdir not in seen])
     for line in sweep.get('waiting', ()):
       print(f'# waiting: {line}', file=sys.stderr)
     waiting = len(sweep.get('waiting', ()))

@@ -235,10 +235,15 @@ class CommandsTest(parameterized.TestCase):
     original = sweep_lib.subprocess_runner
     sweep_lib.subprocess_runner = lambda job, env=None: ran.append(job.name) or _finish(job) or 0
     self.addCleanup(setattr, sweep_lib, 'subprocess_runner', original)
+    checked, check_configs = [], sweep_lib.check_configs
+    sweep_lib.check_configs = lambda jobs: checked.append([job.name for job in jobs]) or check_configs(jobs)
+    self.addCleanup(setattr, sweep_lib, 'check_configs', check_configs)
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
       lines = self._main('run', sweep=path)
     self.assertEqual(ran, ['rte-seed13-runlocal', 'rte-seed21-runlocal'])
+    # Each pass validates the jobs it adds, not those already run.
+    self.assertEqual(checked, [['rte-seed13-runlocal'], ['rte-seed21-runlocal'], []])
     self.assertEqual(lines[-1], 'All jobs done.')
     self.assertEqual(err.getvalue().count('# waiting: rte-seed21'), 1)  # Printed at the start only.
 
