@@ -338,15 +338,23 @@ def paired_differences(records: Sequence[Mapping], reference: str = REFERENCE) -
   return sorted(rows, key=lambda r: _sort_key({**r, 'task': ''}))
 
 
+def _short_commit(commit: str | None) -> str:
+  if not commit:
+    return 'not recorded'  # Runs from before results.json named it, or from outside a git checkout.
+  return commit[:7] + ('-dirty' if commit.endswith('-dirty') else '')
+
+
 def budget(records: Sequence[Mapping]) -> dict[str, dict[str, list]]:
-  """{protocol: {what: sorted distinct values}}: the training budget read from the runs' configs."""
+  """{protocol: {what: sorted distinct values}}: the training budget read from the runs' configs, and the
+  commits the runs came from (results.json's `commit`)."""
   values = collections.defaultdict(lambda: collections.defaultdict(set))
   for r in records:
     t, proto = r['config']['train'], protocol(r)
     for what, value in (('model', r['config']['model']['checkpoint']), ('steps', r['total_steps']),
                         ('batch size', t['batch_size']), ('learning rate', t['learning_rate']),
                         ('warmup ratio', t['warmup_ratio']), ('weight decay', t['weight_decay']),
-                        ('eval every', t['eval_every']), ('max length', r['config']['data']['max_length'])):
+                        ('eval every', t['eval_every']), ('max length', r['config']['data']['max_length']),
+                        ('commit', _short_commit(r.get('commit')))):
       values[proto][what].add(value)
   return {p: {w: sorted(v, key=str) for w, v in d.items()} for p, d in values.items()}
 
@@ -388,7 +396,7 @@ def to_markdown(rows: Sequence[Mapping], averages: Sequence[Mapping], records: S
     runs += f'; {len(unfinished)} unfinished workdirs left out'
   lines = [f'# {title}', '', 'Made by:', '', f'    {command}', '',
            f"{runs}. Test = the task's eval split(s) (the GLUE dev sets), scored with the checkpoint that did "
-           'best on the dev split.', '', "**Budget** (from the runs' configs):", '']
+           'best on the dev split.', '', "**Budget** (from the runs' records):", '']
   for proto, what in sorted(budget(records).items(), key=lambda item: protocol_key(item[0])):
     lines.append(f'- {proto}: ' + '; '.join(f"{w} {', '.join(map(str, v))}" for w, v in what.items()))
   has_settings = any(r['setting'] for r in rows)

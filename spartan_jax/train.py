@@ -23,6 +23,7 @@ from spartan_jax import metrics as metrics_lib
 from spartan_jax import optim
 from spartan_jax import partition
 from spartan_jax import pid_lock
+from spartan_jax import provenance
 from spartan_jax import sharding
 from spartan_jax.data import kshot
 from spartan_jax.data import pipeline
@@ -325,7 +326,8 @@ def _train_and_evaluate(config, workdir: str, task, specs: dict, start_time: flo
       'best_dev_score': manager.metrics(best_step)['dev_score_raw'] if dev_data is not None else None,
       'params': counts, 'delta_bytes': delta_bytes,
       'seconds': {'train': train_seconds, 'eval': eval_seconds, 'total': time.time() - start_time},
-      'devices': [str(d) for d in mesh.devices.flat], 'config': json.loads(config.to_json_best_effort()),
+      'devices': [str(d) for d in mesh.devices.flat], 'commit': provenance.git_commit(),
+      'config': json.loads(config.to_json_best_effort()),
   }
   writer.write(total_steps, {f'test/{name}/{k}': v for name, m in test.items() for k, v in m.items()})
   writer.close()

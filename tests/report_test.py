@@ -168,6 +168,12 @@ class AggregateTest(parameterized.TestCase):
     self.assertEqual(b['k=16']['batch size'], [16])
     self.assertEqual(b['k=16']['learning rate'], [1e-3])
     self.assertEqual(b['full']['steps'], [900])
+    self.assertEqual(b['full']['commit'], ['not recorded'])
+
+  def test_budget_names_the_commits(self):
+    records = records_two_tasks()
+    records[0]['commit'], records[1]['commit'] = 'a' * 40, 'b' * 40 + '-dirty'
+    self.assertEqual(report.budget(records)['k=16']['commit'], ['aaaaaaa', 'bbbbbbb-dirty', 'not recorded'])
 
 
 class SelectOnDevTest(parameterized.TestCase):

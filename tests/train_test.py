@@ -22,6 +22,7 @@ from spartan_jax import checkpoint
 from spartan_jax import config_validation
 from spartan_jax import optim
 from spartan_jax import partition
+from spartan_jax import provenance
 from spartan_jax import sharding
 from spartan_jax import train
 from spartan_jax import train_state
@@ -57,6 +58,7 @@ class TrainTest(parameterized.TestCase):
       self.assertEqual(json.load(f)['test'], results['test'])
     self.assertFalse(os.path.exists(os.path.join(straight, 'TRAINING')))  # The workdir lock is released.
     self.assertEqual(results['total_steps'], 6)
+    self.assertEqual(results['commit'], provenance.git_commit())  # This checkout's; None outside one.
     records = [json.loads(line) for line in open(os.path.join(straight, 'metrics.jsonl'))]
     dev = {r['step']: r['dev/score'] for r in records if 'dev/score' in r}
     self.assertEqual(sorted(dev), [2, 4, 6])
