@@ -38,6 +38,13 @@ class GitCommitTest(absltest.TestCase):
       f.write('{}')
     self.assertEqual(provenance.git_commit(self.repo), _git(self.repo, 'rev-parse', 'HEAD'))
 
+  def test_untracked_code_inside_another_checkout_gives_none(self):
+    installed = os.path.join(self.repo, 'venv', 'site-packages', 'spartan_jax')
+    os.makedirs(installed)
+    with open(os.path.join(installed, 'provenance.py'), 'w') as f:
+      f.write('')
+    self.assertIsNone(provenance.git_commit(installed))
+
   def test_outside_a_checkout_gives_none(self):
     self.assertIsNone(provenance.git_commit(self.create_tempdir().full_path))
 
