@@ -6,7 +6,7 @@ rung beyond it runs too (unless it only ties its neighbour), so a choice is fina
 higher lr did no better on dev or it sits at the ladder's end (1e-4 or 1e-2; 3e-6 or 3e-4). The choice is
 report.dev_choices's: the test score is never read. glue_full_3epochs_minilm.py runs the default rung,
 glue_full_lr_minilm.py the rest of the grid, glue_full_seeds_minilm.py the other seeds at the choices; all
-three build their jobs with `grid` and RECIPE here.
+three build their jobs with `grid` or `jobs` here.
 """
 
 import os
@@ -28,13 +28,17 @@ def ladder(method: str) -> tuple[float, ...]:
   return FULL_LADDER if method == 'full' else PEFT_LADDER
 
 
+def jobs(task, method, seed, lr) -> dict:
+  """One sweep grid: `task` x `method` x `seed` x `lr` (each one value or a list), with RECIPE."""
+  return dict(task=task, method=method, seed=seed, **RECIPE, **{'train.learning_rate': lr})
+
+
 def grid(tasks: Sequence[str], methods: Sequence[str], seed, rungs: Sequence[int]) -> list[dict]:
-  """Sweep grids: `tasks` x `methods` x `seed` (one or a list) at the ladder rungs `rungs`, with RECIPE."""
+  """Sweep grids: `tasks` x `methods` x `seed` (one or a list) at the ladder rungs `rungs`."""
   by_ladder = {}
   for method in methods:
     by_ladder.setdefault(ladder(method), []).append(method)
-  return [dict(task=list(tasks), method=group, seed=seed, **RECIPE,
-               **{'train.learning_rate': [lrs[i] for i in rungs]}) for lrs, group in by_ladder.items()]
+  return [jobs(list(tasks), group, seed, [lrs[i] for i in rungs]) for lrs, group in by_ladder.items()]
 
 
 def still_needed(lrs: Sequence[float], dev: Mapping[float, float], chosen: float | None) -> list[float]:

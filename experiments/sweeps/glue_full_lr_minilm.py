@@ -38,7 +38,7 @@ def edge_grid_and_waiting(runs=lr_grid.RUNS):
     base = [lr_grid.ladder(method)[i] for i in lr_grid.GRID_RUNGS]
     beyond = [lr for lr in group['needed'] if lr not in base]
     if beyond:
-      grid.append(dict(task=task, method=method, seed=13, **lr_grid.RECIPE, **{'train.learning_rate': beyond}))
+      grid.append(lr_grid.jobs(task, method, 13, beyond))
     elif group['needed']:
       waiting.append(f"{task}-{method}: an lr beyond the grid may follow; "
                      f"has run {group['done'] or 'none'} of {list(base)}")

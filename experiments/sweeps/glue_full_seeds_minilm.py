@@ -25,8 +25,7 @@ def grid_and_waiting(runs=lr_grid.RUNS):
     if group['choice'] is None:
       waiting.append(f"{task}-{method}: seed 13 has run lr {group['done'] or 'none'}, still needs {group['needed']}")
     else:
-      grid.append(dict(task=task, method=method, seed=[21, 42], **lr_grid.RECIPE,
-                       **{'train.learning_rate': group['choice']}))
+      grid.append(lr_grid.jobs(task, method, [21, 42], group['choice']))
   return grid, waiting
 
 
