@@ -134,6 +134,8 @@ class ExpandTest(parameterized.TestCase):
                             ('fewshot_lr_minilm', 5 * 7 * 3 * 3), ('fewshot_vs_k_minilm', 2 * 5 * 3 * 2))
   def test_sweep_sizes(self, name, count):
     jobs = sweep_lib.expand(sweep_lib.load_sweep(name))
+    if name == 'fewshot_lr_minilm':  # Plus the lrs beyond the grid's edge that the committed runs ask for.
+      count += sum(len(g['train.learning_rate']) for g in _load_sweep_module(name).edge_grid())
     self.assertLen(jobs, count)
 
 
@@ -143,6 +145,15 @@ def _seed_13_run(runs, sweep, task, method, lr, dev_score):
   with open(os.path.join(workdir, sweep_lib.RESULTS), 'w') as f:
     json.dump({'task': task, 'method': method, 'protocol': 'full', 'seed': 13, 'best_dev_score': dev_score,
                'config': {'seed': 13, 'data': {'protocol': 'full', 'k': 0, 'n': 0}, 'train': {'learning_rate': lr}}}, f)
+
+
+def _few_shot_run(runs, task, method, seed, lr, dev_score):
+  workdir = os.path.join(runs, 'fewshot_lr_minilm', f'{task}-{method}-k16-seed{seed}-lr{lr}')
+  os.makedirs(workdir)
+  with open(os.path.join(workdir, sweep_lib.RESULTS), 'w') as f:
+    json.dump({'task': task, 'method': method, 'protocol': 'lmbff', 'seed': seed, 'best_dev_score': dev_score,
+               'config': {'seed': seed, 'data': {'protocol': 'lmbff', 'k': 16, 'n': 0},
+                          'train': {'learning_rate': lr}}}, f)
 
 
 def _load_sweep_module(name):
@@ -192,6 +203,18 @@ class SeedsAtTheDevChoiceTest(absltest.TestCase):
                      ['mrpc-spartan-seed21-minilm-num_epochs3-eval_every100-lr0.003',
                       'mrpc-spartan-seed42-minilm-num_epochs3-eval_every100-lr0.003'])
     self.assertEqual(edges.edge_grid_and_waiting(runs)[0], [])
+
+  def test_few_shot_choices_at_the_grid_edge_get_the_lr_beyond_per_seed(self):
+    runs = self.create_tempdir().full_path
+    for seed, dev_scores in ((13, (.5, .6, .7)), (21, (.5, .7, .6)), (42, (.7, .7, .7))):
+      for lr, dev_score in zip((3e-4, 1e-3, 3e-3), dev_scores):
+        _few_shot_run(runs, 'stsb', 'spartan', seed, lr, dev_score)
+    for lr, dev_score in ((1e-5, .8), (3e-5, .6), (1e-4, .6)):
+      _few_shot_run(runs, 'mrpc', 'full', 13, lr, dev_score)
+    _few_shot_run(runs, 'mrpc', 'lora', 13, 3e-3, .9)  # Its grid is not done: nothing beyond it yet.
+    grid = _load_sweep_module('fewshot_lr_minilm').edge_grid(runs)
+    self.assertEqual([j.name for j in sweep_lib.expand(dict(name='s', grid=grid))],
+                     ['mrpc-full-k16-seed13-minilm-lr3e-06', 'stsb-spartan-k16-seed13-minilm-lr0.01'])
 
   def test_only_a_sweep_that_says_what_it_waits_for_may_be_empty(self):
     self.assertEqual(sweep_lib.expand(dict(name='s', grid=[], waiting=['rte-lora: seed 13 ...'])), [])

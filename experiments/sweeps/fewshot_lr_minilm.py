@@ -11,8 +11,15 @@ full fine-tuning {1e-5, 3e-5, 1e-4}; the report picks per (task, method, seed) t
 (LM-BFF's protocol). Jobs are ordered so that partial results are useful: first the default lr (1e-3; full
 3e-5) task by task, every method and seed of a task together, in the order SST-2, STS-B, MRPC, CoLA, RTE (its
 128-token pairs make it the slowest task, and every method was at chance on it before); then the other lrs
-seed by seed. 315 runs.
+seed by seed. 315 runs, and one more for each (task, method, seed) whose dev-best lr is at an edge of the grid:
+the lr beyond that edge (1e-4 or 1e-2; full 3e-6 or 3e-4), by experiments/lr_grid.py's rule, listed once
+that seed's three lrs have run. The runs are read from experiments/runs next to this folder, whatever --root says.
 """
+
+import os
+
+from experiments import lr_grid
+from experiments import report
 
 _TASKS = ['sst2', 'stsb', 'mrpc', 'cola', 'rte']
 _PEFT = ['spartan', 'houlsby', 'pfeiffer', 'lora', 'bitfit', 'head_only']
@@ -25,9 +32,24 @@ def _grids(seed, peft_lrs, full_lrs, tasks=_TASKS):
           dict(task=tasks, method='full', **common, **{'train.learning_rate': full_lrs})]
 
 
+def edge_grid(runs=lr_grid.RUNS):
+  """Runs beyond the grid's edge that the per-seed dev choices ask for (LM-BFF chooses the lr per seed)."""
+  records = report.load_records(os.path.join(runs, 'fewshot_lr_minilm'))[0]
+  grid = {}
+  for r in report.select_on_dev(records, 'train.learning_rate') if records else []:
+    lrs, chosen = lr_grid.ladder(r['method']), r['selected']
+    base = [lrs[i] for i in lr_grid.GRID_RUNGS]
+    needed = lr_grid.still_needed(lrs, dict(zip(chosen['grid'], chosen['dev'])), chosen['value'])
+    beyond = [lr for lr in needed if lr not in base]
+    if beyond:
+      grid[(r['task'], r['method'], r['seed'])] = dict(
+          task=r['task'], method=r['method'], k=16, seed=r['seed'], model='minilm', **{'train.learning_rate': beyond})
+  return list(grid.values())
+
+
 SWEEP = dict(
     name='fewshot_lr_minilm',
     overrides=['--config.data.glue_dir=../shared/data/glue'],
     grid=([g for task in _TASKS for seed in _SEEDS for g in _grids(seed, [1e-3], [3e-5], [task])]
-          + [g for seed in _SEEDS for g in _grids(seed, [3e-4, 3e-3], [1e-5, 1e-4])]),
+          + [g for seed in _SEEDS for g in _grids(seed, [3e-4, 3e-3], [1e-5, 1e-4])] + edge_grid()),
 )
