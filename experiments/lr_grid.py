@@ -55,6 +55,16 @@ def still_needed(lrs: Sequence[float], dev: Mapping[float, float], chosen: float
   return []
 
 
+def grid_lrs(method: str) -> list[float]:
+  """The grid's lrs for `method`: its ladder at GRID_RUNGS."""
+  return [ladder(method)[i] for i in GRID_RUNGS]
+
+
+def beyond_grid(method: str, needed: Sequence[float]) -> list[float]:
+  """Of still_needed's lrs, those past the grid's edges (the runs a grid sweep adds on its own)."""
+  return [lr for lr in needed if lr not in grid_lrs(method)]
+
+
 def status(runs: str = RUNS) -> dict[tuple[str, str], dict]:
   """{(task, method): {'done': lrs run on seed 13, 'needed': lrs still to run, 'choice': final lr or None}}."""
   records = [r for name in SEED_13_SWEEPS for r in report.load_records(os.path.join(runs, name))[0]]

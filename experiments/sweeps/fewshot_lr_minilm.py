@@ -26,25 +26,25 @@ _PEFT = ['spartan', 'houlsby', 'pfeiffer', 'lora', 'bitfit', 'head_only']
 _SEEDS = [13, 21, 42]  # Three of LM-BFF's five split seeds.
 
 
+def _grid(tasks, methods, seed, lrs):
+  return dict(task=tasks, method=methods, k=16, seed=seed, model='minilm', **{'train.learning_rate': lrs})
+
+
 def _grids(seed, peft_lrs, full_lrs, tasks=_TASKS):
-  common = dict(k=16, seed=seed, model='minilm')
-  return [dict(task=tasks, method=_PEFT, **common, **{'train.learning_rate': peft_lrs}),
-          dict(task=tasks, method='full', **common, **{'train.learning_rate': full_lrs})]
+  return [_grid(tasks, _PEFT, seed, peft_lrs), _grid(tasks, 'full', seed, full_lrs)]
 
 
 def edge_grid(runs=lr_grid.RUNS):
   """Runs beyond the grid's edge that the per-seed dev choices ask for (LM-BFF chooses the lr per seed)."""
   records = report.load_records(os.path.join(runs, 'fewshot_lr_minilm'))[0]
-  grid = {}
+  grid = []
   for r in report.select_on_dev(records, 'train.learning_rate') if records else []:
-    lrs, chosen = lr_grid.ladder(r['method']), r['selected']
-    base = [lrs[i] for i in lr_grid.GRID_RUNGS]
-    needed = lr_grid.still_needed(lrs, dict(zip(chosen['grid'], chosen['dev'])), chosen['value'])
-    beyond = [lr for lr in needed if lr not in base]
-    if beyond:
-      grid[(r['task'], r['method'], r['seed'])] = dict(
-          task=r['task'], method=r['method'], k=16, seed=r['seed'], model='minilm', **{'train.learning_rate': beyond})
-  return list(grid.values())
+    chosen = r['selected']  # One record per (task, method, seed): the runs differ in nothing else.
+    needed = lr_grid.still_needed(lr_grid.ladder(r['method']), dict(zip(chosen['grid'], chosen['dev'])),
+                                  chosen['value'])
+    if beyond := lr_grid.beyond_grid(r['method'], needed):
+      grid.append(_grid(r['task'], r['method'], r['seed'], beyond))
+  return grid
 
 
 SWEEP = dict(

@@ -35,13 +35,12 @@ def edge_grid_and_waiting(runs=lr_grid.RUNS):
   """(seed-13 runs beyond the grid's edge that the dev choices ask for; lines for the groups still undecided)."""
   grid, waiting = [], []
   for (task, method), group in lr_grid.status(runs).items():
-    base = [lr_grid.ladder(method)[i] for i in lr_grid.GRID_RUNGS]
-    beyond = [lr for lr in group['needed'] if lr not in base]
+    beyond = lr_grid.beyond_grid(method, group['needed'])
     if beyond:
       grid.append(lr_grid.jobs(task, method, 13, beyond))
     elif group['needed']:
       waiting.append(f"{task}-{method}: an lr beyond the grid may follow; "
-                     f"has run {group['done'] or 'none'} of {list(base)}")
+                     f"has run {group['done'] or 'none'} of {lr_grid.grid_lrs(method)}")
   return grid, waiting
 
 
