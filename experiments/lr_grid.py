@@ -3,7 +3,8 @@
 The grid is the middle three rungs of a ladder: 3e-4, 1e-3, 3e-3 for the parameter-efficient methods, 1e-5,
 3e-5, 1e-4 for full fine-tuning. When seed 13's dev-best lr is the lowest or the highest lr run so far, the
 rung beyond it runs too (unless it only ties its neighbour), so a choice is final only when a lower and a
-higher lr did no better on dev or it sits at the ladder's end (1e-4 or 1e-2; 3e-6 or 3e-4). The choice is
+higher lr did no better on dev or it sits at the ladder's end (1e-4 or 1e-1; 3e-6 or 3e-4). The ladder climbs
+to 1e-1 because the linear head alone (head_only) was still improving at 1e-2. The choice is
 report.dev_choices's: the test score is never read. glue_full_3epochs_minilm.py runs the default rung,
 glue_full_lr_minilm.py the rest of the grid, glue_full_seeds_minilm.py the other seeds at the choices; all
 three build their jobs with `grid` or `jobs` here.
@@ -18,7 +19,7 @@ RUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'runs')
 SEED_13_SWEEPS = ('glue_full_3epochs_minilm', 'glue_full_lr_minilm')
 TASKS = ('stsb', 'mrpc', 'rte', 'cola')
 METHODS = ('spartan', 'houlsby', 'pfeiffer', 'lora', 'bitfit', 'head_only', 'full')
-PEFT_LADDER = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+PEFT_LADDER = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 FULL_LADDER = (3e-6, 1e-5, 3e-5, 1e-4, 3e-4)
 DEFAULT_RUNG, GRID_RUNGS = 2, (1, 2, 3)  # Indices into a ladder: the default lr (1e-3; 3e-5) and the grid.
 RECIPE = {'model': 'minilm', 'train.num_epochs': 3, 'train.eval_every': 100}  # Every run of the three sweeps.

@@ -18,7 +18,8 @@ class StillNeededTest(parameterized.TestCase):
       ('best_at_bottom_edge', {3e-4: .8, 1e-3: .7, 3e-3: .6}, 3e-4, [1e-4]),
       ('bottom_edge_only_ties', {3e-4: 0., 1e-3: 0., 3e-3: 0.}, 3e-4, []),
       ('edge_run_lost', {3e-4: .6, 1e-3: .7, 3e-3: .8, 1e-2: .75}, 3e-3, []),
-      ('best_at_ladder_top', {3e-4: .6, 1e-3: .7, 3e-3: .8, 1e-2: .9}, 1e-2, []),
+      ('climbs_past_1e-2', {3e-4: .6, 1e-3: .7, 3e-3: .8, 1e-2: .9}, 1e-2, [3e-2]),
+      ('best_at_ladder_top', {3e-4: .6, 1e-3: .7, 3e-3: .8, 1e-2: .85, 3e-2: .9, 1e-1: .95}, 1e-1, []),
       ('best_at_ladder_bottom', {1e-4: .9, 3e-4: .8, 1e-3: .7, 3e-3: .6}, 1e-4, []),
   )
   def test_peft_ladder(self, dev, chosen, needed):
