@@ -12,8 +12,8 @@ full fine-tuning {1e-5, 3e-5, 1e-4}; the report picks per (task, method, seed) t
 3e-5) task by task, every method and seed of a task together, in the order SST-2, STS-B, MRPC, CoLA, RTE (its
 128-token pairs make it the slowest task, and every method was at chance on it before); then the other lrs
 seed by seed. 315 runs, and one more for each (task, method, seed) whose dev-best lr is at an edge of the grid:
-the lr beyond that edge (1e-4 or 1e-2 and up to 1e-1; full 3e-6 or 3e-4), by experiments/lr_grid.py's rule, listed once
-that seed's three lrs have run. The runs are read from experiments/runs next to this folder, whatever --root says.
+the next rung of experiments/lr_grid.py's ladder, by its rule, listed once that seed's three lrs have run. The
+runs are read from experiments/runs next to this folder, whatever --root says.
 """
 
 import os
