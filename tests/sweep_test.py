@@ -202,7 +202,9 @@ class SeedsAtTheDevChoiceTest(absltest.TestCase):
     self.assertEqual([j.name for j in sweep_lib.expand(dict(name='s', grid=grid))],
                      ['mrpc-spartan-seed21-minilm-num_epochs3-eval_every100-lr0.003',
                       'mrpc-spartan-seed42-minilm-num_epochs3-eval_every100-lr0.003'])
-    self.assertEqual(edges.edge_grid_and_waiting(runs)[0], [])
+    edge_grid = edges.edge_grid_and_waiting(runs)[0]  # The run made beyond the edge stays listed.
+    self.assertEqual([j.name for j in sweep_lib.expand(dict(name='s', grid=edge_grid))],
+                     ['mrpc-spartan-seed13-minilm-num_epochs3-eval_every100-lr0.01'])
 
   def test_few_shot_choices_at_the_grid_edge_get_the_lr_beyond_per_seed(self):
     runs = self.create_tempdir().full_path
@@ -212,6 +214,10 @@ class SeedsAtTheDevChoiceTest(absltest.TestCase):
     for lr, dev_score in ((1e-5, .8), (3e-5, .6), (1e-4, .6)):
       _few_shot_run(runs, 'mrpc', 'full', 13, lr, dev_score)
     _few_shot_run(runs, 'mrpc', 'lora', 13, 3e-3, .9)  # Its grid is not done: nothing beyond it yet.
+    grid = _load_sweep_module('fewshot_lr_minilm').edge_grid(runs)
+    self.assertEqual([j.name for j in sweep_lib.expand(dict(name='s', grid=grid))],
+                     ['mrpc-full-k16-seed13-minilm-lr3e-06', 'stsb-spartan-k16-seed13-minilm-lr0.01'])
+    _few_shot_run(runs, 'stsb', 'spartan', 13, 1e-2, .65)  # Loses on dev: 3e-3 is final, 1e-2 stays listed.
     grid = _load_sweep_module('fewshot_lr_minilm').edge_grid(runs)
     self.assertEqual([j.name for j in sweep_lib.expand(dict(name='s', grid=grid))],
                      ['mrpc-full-k16-seed13-minilm-lr3e-06', 'stsb-spartan-k16-seed13-minilm-lr0.01'])

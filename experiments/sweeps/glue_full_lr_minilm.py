@@ -32,10 +32,11 @@ def _grid(tasks, methods, rungs=(_BELOW, _ABOVE)):
 
 
 def edge_grid_and_waiting(runs=lr_grid.RUNS):
-  """(seed-13 runs beyond the grid's edge that the dev choices ask for; lines for the groups still undecided)."""
+  """(seed-13 runs beyond the grid's edge that the dev choices asked or ask for; lines for the groups still
+  undecided). Runs already made stay listed, so `status` counts them."""
   grid, waiting = [], []
   for (task, method), group in lr_grid.status(runs).items():
-    beyond = lr_grid.beyond_grid(method, group['needed'])
+    beyond = lr_grid.beyond_grid(method, group['done'] + group['needed'])
     if beyond:
       grid.append(lr_grid.jobs(task, method, 13, beyond))
     elif group['needed']:
