@@ -1,4 +1,4 @@
-"""The full-data lr grid on MiniLM (seed 13): what each (task, method) has run, still needs, and chose on dev.
+"""The lr grids on MiniLM: what each group has run, still needs, and chose on dev.
 
 The grid is the middle three rungs of a ladder: 3e-4, 1e-3, 3e-3 for the parameter-efficient methods, 1e-5,
 3e-5, 1e-4 for full fine-tuning. When seed 13's dev-best lr is the lowest or the highest lr run so far, the
@@ -7,7 +7,8 @@ higher lr did no better on dev or it sits at the ladder's end (1e-4 or 1e-1; 3e-
 to 1e-1 because the linear head alone (head_only) was still improving at 1e-2. The choice is
 report.dev_choices's: the test score is never read. glue_full_3epochs_minilm.py runs the default rung,
 glue_full_lr_minilm.py the rest of the grid, glue_full_seeds_minilm.py the other seeds at the choices; all
-three build their jobs with `grid` or `jobs` here.
+three build their jobs with `grid` or `jobs` here. The few-shot sweeps (fewshot_lr_minilm.py,
+fewshot_vs_k_minilm.py) choose per seed instead, as LM-BFF does, by the same rule (`per_seed_edges`).
 """
 
 import os
@@ -78,3 +79,15 @@ def status(runs: str = RUNS) -> dict[tuple[str, str], dict]:
       needed = still_needed(ladder(method), dev, choice and choice['value'])
       groups[(task, method)] = {'done': sorted(dev), 'needed': needed, 'choice': None if needed else choice['value']}
   return groups
+
+
+def per_seed_edges(records: Sequence[Mapping]) -> list[tuple[Mapping, list[float]]]:
+  """(record, lrs) for each (task, protocol, method, seed) of `records` whose per-seed dev choice asked or asks
+  for lrs beyond the grid's edge: those already run and those still needed, so a sweep keeps listing them."""
+  edges = []
+  for r in report.select_on_dev(records, 'train.learning_rate') if records else []:
+    chosen = r['selected']  # One record per group: a group's runs differ only in the lr.
+    needed = still_needed(ladder(r['method']), dict(zip(chosen['grid'], chosen['dev'])), chosen['value'])
+    if beyond := beyond_grid(r['method'], sorted(chosen['grid']) + needed):
+      edges.append((r, beyond))
+  return edges

@@ -131,10 +131,10 @@ class ExpandTest(parameterized.TestCase):
       self.assertEqual(config.data.glue_dir, '../shared/data/glue')
 
   @parameterized.parameters(('fewshot_minilm', 2 * 5 * 3), ('fewshot_all_minilm', 5 * 3 * 7),
-                            ('fewshot_lr_minilm', 5 * 7 * 3 * 3), ('fewshot_vs_k_minilm', 2 * 5 * 3 * 2))
+                            ('fewshot_lr_minilm', 5 * 7 * 3 * 3), ('fewshot_vs_k_minilm', 2 * 5 * 3 * 2 * 3))
   def test_sweep_sizes(self, name, count):
     jobs = sweep_lib.expand(sweep_lib.load_sweep(name))
-    if name == 'fewshot_lr_minilm':  # Plus the lrs beyond the grid's edge that the committed runs ask for.
+    if name in ('fewshot_lr_minilm', 'fewshot_vs_k_minilm'):  # Plus the lrs beyond the grid's edge asked for.
       count += sum(len(g['train.learning_rate']) for g in _load_sweep_module(name).edge_grid())
     self.assertLen(jobs, count)
 
@@ -147,12 +147,12 @@ def _seed_13_run(runs, sweep, task, method, lr, dev_score):
                'config': {'seed': 13, 'data': {'protocol': 'full', 'k': 0, 'n': 0}, 'train': {'learning_rate': lr}}}, f)
 
 
-def _few_shot_run(runs, task, method, seed, lr, dev_score):
-  workdir = os.path.join(runs, 'fewshot_lr_minilm', f'{task}-{method}-k16-seed{seed}-lr{lr}')
+def _few_shot_run(runs, task, method, seed, lr, dev_score, k=16, sweep='fewshot_lr_minilm'):
+  workdir = os.path.join(runs, sweep, f'{task}-{method}-k{k}-seed{seed}-lr{lr}')
   os.makedirs(workdir)
   with open(os.path.join(workdir, sweep_lib.RESULTS), 'w') as f:
     json.dump({'task': task, 'method': method, 'protocol': 'lmbff', 'seed': seed, 'best_dev_score': dev_score,
-               'config': {'seed': seed, 'data': {'protocol': 'lmbff', 'k': 16, 'n': 0},
+               'config': {'seed': seed, 'data': {'protocol': 'lmbff', 'k': k, 'n': 0},
                           'train': {'learning_rate': lr}}}, f)
 
 
@@ -221,6 +221,17 @@ class SeedsAtTheDevChoiceTest(absltest.TestCase):
     grid = _load_sweep_module('fewshot_lr_minilm').edge_grid(runs)
     self.assertEqual([j.name for j in sweep_lib.expand(dict(name='s', grid=grid))],
                      ['mrpc-full-k16-seed13-minilm-lr3e-06', 'stsb-spartan-k16-seed13-minilm-lr0.01'])
+
+  def test_score_vs_k_choices_at_the_grid_edge_get_the_lr_beyond_per_k_and_seed(self):
+    runs = self.create_tempdir().full_path
+    for k, dev_scores in ((64, (.5, .6, .7)), (256, (.7, .6, .5))):
+      for lr, dev_score in zip((3e-4, 1e-3, 3e-3), dev_scores):
+        _few_shot_run(runs, 'sst2', 'houlsby', 21, lr, dev_score, k=k, sweep='fewshot_vs_k_minilm')
+    _few_shot_run(runs, 'sst2', 'houlsby', 13, 3e-3, .9, k=64, sweep='fewshot_vs_k_minilm')  # Grid not done.
+    _few_shot_run(runs, 'sst2', 'lora', 13, 3e-3, .9, sweep='fewshot_lr_minilm')  # Another sweep's run.
+    grid = _load_sweep_module('fewshot_vs_k_minilm').edge_grid(runs)
+    self.assertEqual([j.name for j in sweep_lib.expand(dict(name='s', grid=grid))],
+                     ['sst2-houlsby-k256-seed21-minilm-lr0.0001', 'sst2-houlsby-k64-seed21-minilm-lr0.01'])
 
   def test_only_a_sweep_that_says_what_it_waits_for_may_be_empty(self):
     self.assertEqual(sweep_lib.expand(dict(name='s', grid=[], waiting=['rte-lora: seed 13 ...'])), [])

@@ -38,14 +38,7 @@ def edge_grid(runs=lr_grid.RUNS):
   """Runs beyond the grid's edge that the per-seed dev choices asked or ask for (LM-BFF chooses the lr per
   seed). Runs already made stay listed, so `status` counts them."""
   records = report.load_records(os.path.join(runs, 'fewshot_lr_minilm'))[0]
-  grid = []
-  for r in report.select_on_dev(records, 'train.learning_rate') if records else []:
-    chosen = r['selected']  # One record per (task, method, seed): the runs differ in nothing else.
-    needed = lr_grid.still_needed(lr_grid.ladder(r['method']), dict(zip(chosen['grid'], chosen['dev'])),
-                                  chosen['value'])
-    if beyond := lr_grid.beyond_grid(r['method'], sorted(chosen['grid']) + needed):
-      grid.append(_grid(r['task'], r['method'], r['seed'], beyond))
-  return grid
+  return [_grid(r['task'], r['method'], r['seed'], lrs) for r, lrs in lr_grid.per_seed_edges(records)]
 
 
 SWEEP = dict(
