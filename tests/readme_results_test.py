@@ -100,3 +100,16 @@ class ReadmeResultsTest(absltest.TestCase):
     columns = ('cola', 'sst2', 'mrpc', 'stsb', 'rte', 'avg', 'avg w/o regression')
     for method, cells in table.items():
       self.assertEqual(cells, [paired[method][c] for c in columns], method)
+
+  def test_score_vs_k_tables(self):
+    methods = ['spartan', 'houlsby', 'pfeiffer', 'lora', 'head_only']
+    columns = {'fewshot_vs_k_minilm': (['sst2'], '| method | SST-2 k=16, lr on dev | k=64 | k=256 |'),
+               'fewshot_vs_k_default_lr_minilm': (['sst2', 'mrpc'],
+                                                  '| method | SST-2, k=16 | k=64 | k=256 | MRPC, k=16 | k=64 | k=256 |')}
+    for name, (tasks, header) in columns.items():
+      table = _readme_table(header)
+      self.assertEqual(sorted(table), sorted(methods))
+      rows = {k: _report_rows(name, f'k={k}') for k in (16, 64, 256)}
+      for method in methods:
+        expected = [_score(rows[k][(task, method)]) for task in tasks for k in (16, 64, 256)]
+        self.assertEqual(table[method], expected, (name, method))
