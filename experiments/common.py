@@ -75,7 +75,7 @@ def machine_line() -> str:
   load = ', '.join(f'{x:.1f}' for x in os.getloadavg()) if hasattr(os, 'getloadavg') else '?'
   return (f'{os.cpu_count()} CPUs ({cpu}), jax {jax.__version__}, backend {jax.default_backend()} '
           f'({dev.device_kind}, {jax.device_count()} device(s)), prng {jax.config.jax_default_prng_impl}, '
-          f'load average {load}')
+          f"XLA_FLAGS '{os.environ.get('XLA_FLAGS', '')}', load average {load}")
 
 
 def header(title: str, command: str, start: float, method: str) -> list[str]:

@@ -71,6 +71,7 @@ class BenchmarkTest(parameterized.TestCase):
     self.assertEqual(benchmark.encoder_config('roberta-base').hidden_size, 768)
     self.assertEqual(benchmark.encoder_config('minilm').num_hidden_layers, 6)
     self.assertIn(jax.__version__, common.machine_line())
+    self.assertIn(f"XLA_FLAGS '{os.environ['XLA_FLAGS']}'", common.machine_line())
     batch = benchmark.make_batch(TINY, 3, 5)
     self.assertEqual({k: v.shape for k, v in batch.items()},
                      {'input_ids': (3, 5), 'attention_mask': (3, 5), 'token_type_ids': (3, 5), 'label': (3,),
